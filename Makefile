@@ -1,0 +1,62 @@
+# Prethrift: `make demo` runs the product on an embedded PostgreSQL, `make test` runs every test.
+# Both set everything up first (a .venv with pinned packages), and a second run skips what is done.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SAMPLE := data/sample
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo setup-demo serve test lint format migrations-check stop-db clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+# Migrate, import the sample catalogue (idempotent: a second run changes nothing), create the demo users.
+setup-demo: $(STAMP)
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py import_catalog $(SAMPLE)/styles.csv --images $(SAMPLE)/images --synthesize-missing
+	$(PY) manage.py demo_users
+
+serve: $(STAMP)
+	@echo ""
+	@echo "Prethrift is starting at http://$(HOST):$(PORT)/"
+	@echo "  admin:    http://$(HOST):$(PORT)/admin/   (user: admin, password: admin)"
+	@echo "  API root: http://$(HOST):$(PORT)/api/v1/"
+	@echo "  metrics:  http://$(HOST):$(PORT)/metrics"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+demo: setup-demo serve
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: $(STAMP)
+	$(PY) manage.py makemigrations --check --dry-run
+
+# The embedded PostgreSQL outlives the processes that use it (like any local server); this stops it.
+stop-db: $(STAMP)
+	$(PY) manage.py embedded_db stop
+
+clean: stop-db
+	rm -rf var media

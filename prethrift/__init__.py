@@ -1,0 +1,5 @@
+"""Prethrift: garment catalogue and hybrid search. Loads the Celery app with Django."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

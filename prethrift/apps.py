@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrethriftConfig(AppConfig):
+    name = "prethrift"
+    verbose_name = "Prethrift platform"

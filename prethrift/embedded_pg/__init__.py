@@ -1,0 +1,1 @@
+"""Django database backend: PostgreSQL, started on demand from the embedded pgserver build."""

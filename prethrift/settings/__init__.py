@@ -1,0 +1,1 @@
+"""Settings modules: `local` (the default: development and the demo), `test`, `production`."""

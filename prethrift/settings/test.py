@@ -1,0 +1,13 @@
+"""Settings for the test suite: the local defaults, made fast and isolated."""
+
+import tempfile
+from pathlib import Path
+
+from .local import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests create many users
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="prethrift-test-media-"))
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift-test"}}
+# Tests run tasks inline unless a test starts a real worker on purpose.
+CELERY_TASK_ALWAYS_EAGER = True
