@@ -18,7 +18,7 @@ class GarmentCursorPagination(CursorPagination):
     max_page_size = 100
 
 
-class GarmentViewSet(viewsets.ReadOnlyModelViewSet[Garment]):
+class GarmentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = GarmentSerializer
     pagination_class = GarmentCursorPagination
 

@@ -8,7 +8,7 @@ from .attributes import ATTRIBUTE_NAMES
 from .models import Garment
 
 
-class GarmentSerializer(serializers.ModelSerializer[Garment]):
+class GarmentSerializer(serializers.ModelSerializer):
     image_url = serializers.SerializerMethodField()
     attributes = serializers.SerializerMethodField()
 

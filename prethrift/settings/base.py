@@ -12,7 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import django_stubs_ext
 import environ
+
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("PRETHRIFT_VAR_DIR", BASE_DIR / "var"))
@@ -218,3 +221,5 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+SETTINGS_MODE = "base"

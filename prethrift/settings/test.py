@@ -11,3 +11,8 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="prethrift-test-media-"))
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift-test"}}
 # Tests run tasks inline unless a test starts a real worker on purpose.
 CELERY_TASK_ALWAYS_EAGER = True
+
+SETTINGS_MODE = "test"
+# Static files come from the app folders (no collectstatic in tests).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

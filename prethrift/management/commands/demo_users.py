@@ -1,0 +1,33 @@
+"""manage.py demo_users: the demo's staff login (admin/admin) and an API client token. Never in production."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.authtoken.models import Token
+
+DEMO_ADMIN = ("admin", "admin")
+DEMO_CLIENT = "demo-client"
+
+
+class Command(BaseCommand):
+    help = "Create the demo superuser (admin/admin) and a demo API client with a token; idempotent."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.SETTINGS_MODE == "production":
+            raise CommandError("demo_users creates well-known passwords and is refused in production settings.")
+        user_model = get_user_model()
+        username, password = DEMO_ADMIN
+        admin, created = user_model.objects.get_or_create(
+            username=username, defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+        )
+        if created:
+            admin.set_password(password)
+            admin.save()
+        client, _ = user_model.objects.get_or_create(username=DEMO_CLIENT)
+        token, _ = Token.objects.get_or_create(user=client)
+        self.stdout.write(f"Staff login: {username} / {password}" + (" (created)" if created else ""))
+        self.stdout.write(f"API token for {DEMO_CLIENT}: {token.key}")

@@ -1,0 +1,129 @@
+"""The admin as staff use it: list, filter, search, the grouped change page, edits that lock."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from garments.models import Garment
+from garments.services import garment_update
+from tests.factories import jpeg_bytes
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:garments_garment_changelist")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+def _change_url(garment: Garment) -> str:
+    return reverse("admin:garments_garment_change", args=[garment.pk])
+
+
+def _form_data(garment: Garment, **overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "title": garment.title,
+        "description": garment.description,
+        "price": garment.price,
+        "currency": garment.currency,
+        "status": garment.status,
+        "ontology_locked": ",".join(garment.ontology_locked),
+        "photos-TOTAL_FORMS": "0",
+        "photos-INITIAL_FORMS": "0",
+        "photos-MIN_NUM_FORMS": "0",
+        "photos-MAX_NUM_FORMS": "1000",
+    }
+    data.update({name: value for name, value in garment.attributes().items()})
+    data.update(overrides)
+    return data
+
+
+def test_anonymous_users_are_sent_to_the_login(client):
+    response = client.get(CHANGELIST)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_changelist_shows_thumbnails_prices_and_attributes(staff_client, garment_factory):
+    garment_factory(title="Blue denim jacket", price="40", image_content=jpeg_bytes())
+    response = staff_client.get(CHANGELIST)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Blue denim jacket" in body and "40.00 USD" in body and "outerwear" in body
+    assert '<img src="/media/garments/' in body
+
+
+def test_changelist_filters_and_searches(staff_client, garment_factory):
+    garment_factory(title="Red wool scarf", attributes={"primary_color": "red", "brand": "acne"})
+    garment_factory(title="Green linen shirt", attributes={"primary_color": "green"}, sku="find-me-77")
+    by_filter = staff_client.get(CHANGELIST, {"primary_color": "red"}).content.decode()
+    assert "Red wool scarf" in by_filter and "Green linen shirt" not in by_filter
+    by_brand = staff_client.get(CHANGELIST, {"q": "acne"}).content.decode()
+    assert "Red wool scarf" in by_brand and "Green linen shirt" not in by_brand
+    by_sku = staff_client.get(CHANGELIST, {"q": "find-me-77"}).content.decode()
+    assert "Green linen shirt" in by_sku and "Red wool scarf" not in by_sku
+
+
+def test_change_page_groups_listing_photos_ontology_embeddings(staff_client, garment_factory):
+    garment = garment_factory(image_content=jpeg_bytes())
+    body = staff_client.get(_change_url(garment)).content.decode()
+    for heading in ("Listing", "Photos", "Ontology", "Embeddings"):
+        assert f"<h2" in body and heading in body
+    assert "<th>primary_color</th><td>blue</td><td>1.00</td><td>extracted</td>" in body
+    assert "<th>text</th><td>missing</td>" in body
+
+
+def test_editing_an_attribute_makes_it_staff_sourced_and_locked(staff_client, garment_factory):
+    garment = garment_factory()
+    response = staff_client.post(_change_url(garment), _form_data(garment, primary_color="Navy "))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert garment.primary_color == "navy"
+    assert garment.ontology_source["primary_color"] == "staff"
+    assert garment.ontology_locked == ["primary_color"]
+    assert garment.ontology_source["category"] == "extracted"  # untouched attributes keep their provenance
+
+
+def test_uploading_a_photo_stores_it_by_hash_and_a_broken_one_is_refused(staff_client, garment_factory):
+    garment = garment_factory()
+    broken = SimpleUploadedFile("b.jpg", jpeg_bytes()[:100], content_type="image/jpeg")
+    response = staff_client.post(_change_url(garment), _form_data(garment, image=broken))
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    good = SimpleUploadedFile("g.jpg", jpeg_bytes(), content_type="image/jpeg")
+    response = staff_client.post(_change_url(garment), _form_data(garment, image=good))
+    assert response.status_code == 302
+    garment.refresh_from_db()
+    assert garment.image.name == f"garments/{garment.image_sha256[:2]}/{garment.image_sha256}.jpg"
+
+
+def test_unknown_locked_attribute_is_a_form_error_not_a_500(staff_client, garment_factory):
+    garment = garment_factory()
+    response = staff_client.post(_change_url(garment), _form_data(garment, ontology_locked="category,smell"))
+    assert response.status_code == 200 and "Not attributes: smell" in response.content.decode()
+
+
+def test_staff_can_add_a_garment(staff_client):
+    data = {
+        "sku": "new-1", "title": "Tweed blazer", "description": "", "price": "60", "currency": "GBP",
+        "status": "available", "brand": "Harris Tweed", "ontology_locked": "",
+        "photos-TOTAL_FORMS": "0", "photos-INITIAL_FORMS": "0", "photos-MIN_NUM_FORMS": "0",
+        "photos-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = staff_client.post(reverse("admin:garments_garment_add"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    garment = Garment.objects.get(sku="new-1")
+    assert garment.brand == "harris tweed" and garment.ontology_locked == ["brand"]
+    assert len(garment.text_content_hash) == 64
+
+
+def test_mark_sold_action_sets_sold_at(staff_client, garment_factory):
+    first, second = garment_factory(), garment_factory()
+    garment_update(garment=second, listing={"status": "reserved"})
+    response = staff_client.post(
+        CHANGELIST, {"action": "mark_sold", "_selected_action": [first.pk, second.pk]}, follow=True
+    )
+    assert "2 garments marked sold" in response.content.decode()
+    assert Garment.objects.filter(status="sold", sold_at__isnull=False).count() == 2
