@@ -32,7 +32,9 @@ def _image_tag(field_file: Any, size: int) -> SafeString | str:
 class GarmentAdminForm(forms.ModelForm[Garment]):
     class Meta:
         model = Garment
-        fields = "__all__"
+        # Editable fields only; the admin's fieldsets decide the layout.
+        fields = ("sku", "title", "description", "price", "currency", "status", "image", *ATTRIBUTE_NAMES,
+                  "ontology_locked")  # fmt: skip
 
     def clean_image(self) -> Any:
         upload = self.cleaned_data.get("image")
@@ -49,7 +51,9 @@ class GarmentAdminForm(forms.ModelForm[Garment]):
         locked = [name.strip() for name in self.cleaned_data.get("ontology_locked") or [] if name.strip()]
         unknown = sorted(set(locked) - set(ATTRIBUTE_NAMES))
         if unknown:
-            raise forms.ValidationError(f"Not attributes: {', '.join(unknown)}. Use names from: {', '.join(ATTRIBUTE_NAMES)}.")
+            raise forms.ValidationError(
+                f"Not attributes: {', '.join(unknown)}. Use names from: {', '.join(ATTRIBUTE_NAMES)}."
+            )
         return [name for name in ATTRIBUTE_NAMES if name in locked]
 
     def clean(self) -> dict[str, Any]:
@@ -168,9 +172,7 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             )
             for name in ATTRIBUTE_NAMES
         ]
-        body = format_html_join(
-            "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
-        )
+        body = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
         return format_html(
             '<table class="ontology"><thead><tr><th>attribute</th><th>value</th><th>confidence</th>'
             "<th>source</th><th></th></tr></thead><tbody>{}</tbody></table>",
@@ -209,14 +211,15 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
     def save_model(self, request: HttpRequest, obj: Garment, form: forms.ModelForm[Garment], change: bool) -> None:
         changed = set(form.changed_data)
         upload = form.cleaned_data.get("image")
-        new_upload = "image" in changed and bool(upload) and hasattr(upload, "read")
-        if new_upload:
+        image_content = None
+        if "image" in changed and upload and hasattr(upload, "read"):
             upload.seek(0)
+            image_content = upload.read()
         garment_update(
             garment=obj,
             listing={name: form.cleaned_data[name] for name in LISTING_FIELDS if name in changed},
             attributes={name: form.cleaned_data[name] for name in ATTRIBUTE_NAMES if name in changed},
-            image_content=upload.read() if new_upload else None,
+            image_content=image_content,
             remove_image="image" in changed and upload is False,
         )
 

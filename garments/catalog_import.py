@@ -165,14 +165,14 @@ def _parse_generic(record: dict[str, str], line: int, base_dir: Path, images_dir
     return ParsedRow(line, listing["sku"], listing, attributes, extra, image_path)
 
 
-def _parse_myntra(
-    record: dict[str, str], line: int, images_dir: Path | None, synthesize: bool
-) -> ParsedRow:
+def _parse_myntra(record: dict[str, str], line: int, images_dir: Path | None, synthesize: bool) -> ParsedRow:
     style_id = (record.get("id") or "").strip()
     if not style_id.isdigit():
         raise GarmentValidationError(f"id {style_id!r} is not a Myntra style number")
     sku = f"{MYNTRA_SKU_PREFIX}{style_id}"
-    labels = {key: value.strip() for key in MYNTRA_COLUMNS[1:-1] if (value := record.get(key) or "").strip()}
+    labels: dict[str, Any] = {
+        key: value.strip() for key in MYNTRA_COLUMNS[1:-1] if (value := record.get(key) or "").strip()
+    }
     fields: dict[str, Any] = {"sku": sku, "title": record.get("productDisplayName"), "description": ""}
     attributes: dict[str, str] = {}
     if synthesize:
@@ -252,9 +252,7 @@ def _build(row: ParsedRow, existing: Garment | None) -> Garment:
     garment = existing or Garment(sku=row.sku)
     apply_listing(garment, row.listing)
     source = AttributeSource.CATALOG
-    apply_attributes(
-        garment, {name: AttributeValue(value, 1.0, source) for name, value in row.attributes.items()}
-    )
+    apply_attributes(garment, {name: AttributeValue(value, 1.0, source) for name, value in row.attributes.items()})
     garment.source_attributes = row.source_attributes
     if row.image is not None:
         garment.image.name, garment.image_sha256 = row.image.storage_name, row.image.sha256
@@ -266,7 +264,7 @@ def _build(row: ParsedRow, existing: Garment | None) -> Garment:
 
 
 def _snapshot(garment: Garment) -> tuple[Any, ...]:
-    return tuple(getattr(garment, name) for name in COMPARED_FIELDS) + (garment.image.name,)
+    return (*tuple(getattr(garment, name) for name in COMPARED_FIELDS), garment.image.name)
 
 
 class _Writer:
@@ -327,7 +325,9 @@ class _Writer:
         self.report.created += len(creates)
         self.report.updated += len(updates)
 
-    def _write_one_by_one(self, creates: list[tuple[ParsedRow, Garment]], updates: list[tuple[ParsedRow, Garment]]) -> None:
+    def _write_one_by_one(
+        self, creates: list[tuple[ParsedRow, Garment]], updates: list[tuple[ParsedRow, Garment]]
+    ) -> None:
         for kind, pairs in (("created", creates), ("updated", updates)):
             for row, garment in pairs:
                 try:
@@ -353,7 +353,7 @@ def catalog_import(
     limit: int | None = None,
     dry_run: bool = False,
     synthesize: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ImportReport:
     """Import garments from the CSV at `path`. Raises CatalogFormatError when the file as a whole is unusable."""
     if not path.is_file():

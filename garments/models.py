@@ -167,7 +167,9 @@ class Garment(models.Model):
             models.Index(name="garment_status_price", fields=["status", "price"]),
         ]
         constraints = [
-            models.CheckConstraint(name="garment_price_non_negative", condition=Q(price__isnull=True) | Q(price__gte=0)),
+            models.CheckConstraint(
+                name="garment_price_non_negative", condition=Q(price__isnull=True) | Q(price__gte=0)
+            ),
             models.CheckConstraint(name="garment_currency_iso4217", condition=Q(currency__regex=r"^[A-Z]{3}$")),
             models.CheckConstraint(name="garment_status_valid", condition=Q(status__in=GarmentStatus.values)),
             models.CheckConstraint(
@@ -184,7 +186,9 @@ class Garment(models.Model):
                 name="garment_image_has_sha256",
                 condition=Q(image="") | Q(image_sha256__regex=r"^[0-9a-f]{64}$"),
             ),
-            models.CheckConstraint(name="garment_confidence_is_object", condition=_is_json_object("ontology_confidence")),
+            models.CheckConstraint(
+                name="garment_confidence_is_object", condition=_is_json_object("ontology_confidence")
+            ),
             models.CheckConstraint(
                 name="garment_confidence_valid",
                 condition=_jsonb_has_no(
@@ -222,7 +226,8 @@ class Garment(models.Model):
             *[
                 models.CheckConstraint(
                     name=f"garment_{name}_canonical",
-                    condition=Q(**{name: Func(F(name), function="lower")}) & Q(**{name: Func(F(name), function="btrim")}),
+                    condition=Q(**{name: Func(F(name), function="lower")})
+                    & Q(**{name: Func(F(name), function="btrim")}),
                 )
                 for name in ATTRIBUTE_NAMES
             ],

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from rest_framework import serializers
 
 from .attributes import ATTRIBUTE_NAMES
 from .models import Garment
+
+
+class AttributeOut(TypedDict):
+    value: str
+    confidence: float | None
+    source: str | None
+    locked: bool
 
 
 class GarmentSerializer(serializers.ModelSerializer):
@@ -37,7 +46,7 @@ class GarmentSerializer(serializers.ModelSerializer):
         url = garment.image.url
         return request.build_absolute_uri(url) if request else url
 
-    def get_attributes(self, garment: Garment) -> dict[str, dict[str, object]]:
+    def get_attributes(self, garment: Garment) -> dict[str, AttributeOut]:
         """Each known attribute with its value, confidence and source."""
         return {
             name: {

@@ -9,6 +9,7 @@ down exactly where it matters (runserver's reloader, forked workers, a `kill -9`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -73,9 +74,12 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     first_start = not (pgdata / "PG_VERSION").exists()
     started = time.monotonic()
-    # pgserver caches one handle per folder per process; drop a stale one so a stopped server restarts.
-    PostgresServer._instances.pop(pgdata, None)
-    pgserver.get_server(pgdata, cleanup_mode=None)
+    handle = PostgresServer._instances.get(pgdata)  # pgserver keeps one handle per folder per process
+    if handle is None:
+        pgserver.get_server(pgdata, cleanup_mode=None)
+    else:  # this process saw the server before it was stopped: restart through the same handle
+        with handle._lock:
+            handle.ensure_postgres_running()
     server = _running(pgdata)
     if server is None:
         raise RuntimeError(f"the embedded PostgreSQL on {pgdata} did not come up; see {pgdata / 'log'}")
@@ -98,23 +102,20 @@ def ensure_database(server: EmbeddedServer, dbname: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
         if exists:
             return
-        try:
+        # Another process may create it between our check and our CREATE.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-            pass  # another process created it between our check and our CREATE
 
 
 def stop(pgdata: Path) -> bool:
     """Stop the server on `pgdata`; False when none was running."""
-    from pgserver._commands import pg_ctl
-    from pgserver.postgres_server import PostgresServer
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made by a factory at import
 
     pgdata = Path(pgdata).resolve()
     server = _running(pgdata)
     if server is None:
         return False
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=_system_user(), timeout=60)
-    PostgresServer._instances.pop(pgdata, None)
     return True
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -16,7 +18,7 @@ class ApplicationError(Exception):
     """A domain error a client can act on: it becomes a 4xx with a stable code."""
 
     code = "invalid_request"
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -36,15 +38,18 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
-    if response is None:
+    if response is None or not isinstance(exc, exceptions.APIException):
         return None  # not an API error: Django's 500 handling and logging take over
     if isinstance(exc, exceptions.ValidationError):
         body = error_body("validation_error", "The request is not valid.", response.data)
-    elif isinstance(exc, exceptions.APIException):
-        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
-        body = error_body(exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code, str(detail))
     else:
-        body = error_body("error", str(exc))
+        codes = exc.get_codes()
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        body = error_body(codes if isinstance(codes, str) else exc.default_code, str(detail))
     response.data = body
     return response

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -33,12 +33,12 @@ def sample_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _media_root(tmp_path: Path, settings: pytest.FixtureRequest) -> Iterator[Path]:
+def _media_root(tmp_path: Path, settings: Any) -> Path:
     """Each test writes photos to its own folder."""
     media = tmp_path / "media"
     media.mkdir()
-    settings.MEDIA_ROOT = media  # type: ignore[attr-defined]
-    yield media
+    settings.MEDIA_ROOT = media
+    return media
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

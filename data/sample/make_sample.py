@@ -19,7 +19,7 @@ SEED = 20261128
 def main() -> None:
     with (SOURCE / "styles_clean.csv").open(newline="") as handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames
+        header = list(reader.fieldnames or [])
         rows = [row for row in reader if (SOURCE / "images" / f"{row['id']}.jpg").exists()]
     by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: int(r["id"])):

@@ -1,6 +1,6 @@
 """The default settings: development and `make demo`. Never for production (see production.py)."""
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)

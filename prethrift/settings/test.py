@@ -3,7 +3,7 @@
 import tempfile
 from pathlib import Path
 
-from .local import *  # noqa: F403
+from .local import *
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests create many users

@@ -84,6 +84,7 @@ def test_valid_provenance_and_sold_state_are_accepted():
     garment.save()
     garment.refresh_from_db()
     assert garment.ontology_confidence == {"primary_color": 0.93, "category": 1}
+    assert garment.text_embedding_vec is not None
     assert len(garment.text_embedding_vec) == 384
 
 

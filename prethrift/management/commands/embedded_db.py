@@ -30,12 +30,12 @@ class Command(BaseCommand):
             server = embedded_db.ensure_running(pgdata)
             self.stdout.write(f"running: pid {server.pid}, socket {server.socket_dir}")
             return
-        server = embedded_db.status(pgdata)
-        if server is None:
+        running = embedded_db.status(pgdata)
+        if running is None:
             self.stdout.write(f"not running (data folder {pgdata})")
         else:
-            self.stdout.write(f"running: pid {server.pid}, socket {server.socket_dir}, data {pgdata}")
-        if settings.DATABASES["default"]["ENGINE"] == "prethrift.embedded_pg" and server is None:
+            self.stdout.write(f"running: pid {running.pid}, socket {running.socket_dir}, data {pgdata}")
+        if settings.DATABASES["default"]["ENGINE"] == "prethrift.embedded_pg" and running is None:
             return
         try:
             features = database_features()

@@ -1,0 +1,149 @@
+"""Settings come from the environment; each mode is checked in a fresh interpreter, as a process sees it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_NAMES = (
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "CLIP_MODEL_PATH", "VECTOR_SEARCH_CACHE_TTL",
+    "BATCH_SIZE", "MAX_CONCURRENT_EMBEDDINGS", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS",
+)  # fmt: skip
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+from prethrift.celery import app
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "db_host": settings.DATABASES["default"].get("HOST", ""),
+    "db_name": settings.DATABASES["default"]["NAME"],
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "broker": settings.CELERY_BROKER_URL,
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "ttl": settings.VECTOR_SEARCH_CACHE_TTL,
+    "batch": settings.BATCH_SIZE,
+    "concurrency": settings.MAX_CONCURRENT_EMBEDDINGS,
+    "openai": settings.OPENAI_API_KEY,
+    "clip": settings.CLIP_MODEL_PATH,
+    "debug": settings.DEBUG,
+    "hosts": settings.ALLOWED_HOSTS,
+    "secret_set": bool(settings.SECRET_KEY),
+    "celery": {k: app.conf[k] for k in ("task_acks_late", "task_reject_on_worker_lost", "worker_prefetch_multiplier",
+               "task_soft_time_limit", "task_time_limit", "task_serializer", "accept_content", "task_always_eager",
+               "broker_url")},
+}))
+"""
+
+
+def run_with(env: dict[str, str], module: str = "prethrift.settings.local", code: str = PROBE):
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_NAMES and k != "DJANGO_SETTINGS_MODULE"}
+    clean.update(env, DJANGO_SETTINGS_MODULE=module)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def probe(env: dict[str, str], module: str = "prethrift.settings.local") -> dict:
+    result = run_with(env, module)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_with_no_configuration_everything_is_embedded_and_inline():
+    values = probe({})
+    assert values["engine"] == "prethrift.embedded_pg"
+    assert values["db_name"] == "prethrift"
+    assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert values["broker"] == ""
+    assert values["eager"] is True
+    assert (values["ttl"], values["batch"], values["concurrency"]) == (3600, 50, 4)
+    assert values["debug"] is True
+    assert values["secret_set"] is True
+    assert values["openai"] == ""
+    assert values["clip"] == ""
+
+
+def test_services_come_from_the_environment():
+    values = probe(
+        {
+            "DATABASE_URL": "postgres://shop:pw@db.internal:5433/catalogue",
+            "REDIS_URL": "redis://cache.internal:6379/2",
+            "VECTOR_SEARCH_CACHE_TTL": "60",
+            "BATCH_SIZE": "128",
+            "MAX_CONCURRENT_EMBEDDINGS": "2",
+            "OPENAI_API_KEY": "sk-test",
+            "CLIP_MODEL_PATH": "/models/clip",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "shop.example,api.example",
+        }
+    )
+    assert values["engine"] == "django.db.backends.postgresql"
+    assert (values["db_host"], values["db_name"]) == ("db.internal", "catalogue")
+    assert values["cache"] == "django_redis.cache.RedisCache"
+    assert values["broker"] == "redis://cache.internal:6379/2"
+    assert values["eager"] is False
+    assert (values["ttl"], values["batch"], values["concurrency"]) == (60, 128, 2)
+    assert values["openai"] == "sk-test"
+    assert values["clip"] == "/models/clip"
+    assert values["debug"] is False
+    assert values["hosts"] == ["shop.example", "api.example"]
+
+
+def test_celery_broker_can_differ_from_redis_and_its_configuration_is_effective():
+    values = probe({"REDIS_URL": "redis://cache:6379/0", "CELERY_BROKER_URL": "amqp://guest:guest@mq:5672//"})
+    celery = values["celery"]
+    assert celery["broker_url"] == "amqp://guest:guest@mq:5672//"
+    assert celery["task_acks_late"] is True
+    assert celery["task_reject_on_worker_lost"] is True
+    assert celery["worker_prefetch_multiplier"] == 1
+    assert (celery["task_soft_time_limit"], celery["task_time_limit"]) == (300, 360)
+    assert celery["task_serializer"] == "json"
+    assert celery["accept_content"] == ["json"]
+    assert celery["task_always_eager"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BATCH_SIZE": "0"}, "BATCH_SIZE"),
+        ({"DATABASE_URL": "mysql://u:p@h/db"}, "must be PostgreSQL"),
+        ({"VECTOR_SEARCH_CACHE_TTL": "soon"}, "invalid literal"),
+    ],
+)
+def test_bad_values_stop_start_up_with_a_clear_error(env, message):
+    result = run_with(env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": "p" * 20 + "Q7#x!k2Lm9@vR4$tZ8^wE1&yU6*iO3(aS5)dF0",
+    "DATABASE_URL": "postgres://shop@db.internal/catalogue",
+    "DJANGO_ALLOWED_HOSTS": "shop.example",
+}
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without_its_secrets(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run_with(env, "prethrift.settings.production")
+    assert result.returncode != 0
+    assert f"{missing} must" in result.stderr
+
+
+def test_production_passes_the_deploy_checklist():
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    clean.update(PRODUCTION, DJANGO_SETTINGS_MODULE="prethrift.settings.production")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
