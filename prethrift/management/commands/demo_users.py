@@ -31,3 +31,6 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=client)
         self.stdout.write(f"Staff login: {username} / {password}" + (" (created)" if created else ""))
         self.stdout.write(f"API token for {DEMO_CLIENT}: {token.key}")
+        self.stdout.write(
+            f'Try: curl -H "Authorization: Token {token.key}" "http://127.0.0.1:8000/api/v1/garments/?page_size=2"'
+        )
