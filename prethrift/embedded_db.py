@@ -71,7 +71,8 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     import pgserver
     from pgserver.postgres_server import PostgresServer
 
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # pgserver creates the folder outside its lock with exist_ok=False: racing processes crash there.
+    pgdata.mkdir(parents=True, exist_ok=True)
     first_start = not (pgdata / "PG_VERSION").exists()
     started = time.monotonic()
     handle = PostgresServer._instances.get(pgdata)  # pgserver keeps one handle per folder per process
