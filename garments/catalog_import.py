@@ -33,6 +33,7 @@ from .services import (
     clean_listing,
     text_content_hash,
 )
+from .signals import garments_changed
 
 CatalogFormat = Literal["generic", "myntra"]
 # 500 rows per chunk: one INSERT of 500 garments costs ~40 ms on the embedded server; larger
@@ -319,6 +320,9 @@ class _Writer:
             with transaction.atomic():
                 Garment.objects.bulk_create([garment for _, garment in creates])
                 Garment.objects.bulk_update([garment for _, garment in updates], self.UPDATE_FIELDS)
+                changed = [garment.pk for _, garment in creates + updates]
+                if changed:
+                    garments_changed.send(sender=Garment, garment_ids=changed)
         except (IntegrityError, DatabaseError):
             self._write_one_by_one(creates, updates)
             return
@@ -338,6 +342,7 @@ class _Writer:
                             garment.save(force_insert=True)
                         else:
                             garment.save(update_fields=self.UPDATE_FIELDS)
+                        garments_changed.send(sender=Garment, garment_ids=[garment.pk])
                 except (IntegrityError, DatabaseError) as exc:
                     message = str(exc).strip().splitlines()[0]
                     self.report.failed.append(RowProblem(row.line, row.sku, f"database refused the row: {message}"))

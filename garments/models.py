@@ -128,6 +128,10 @@ class Garment(models.Model):
     openai_text_embedding_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
     openai_text_embedding_source_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
+    # Permanent failures per space: {space: {"message": str, "source_hash": str, "at": iso time}}.
+    # Cleared when that space's vector is written; a failure for an older hash is retried.
+    embedding_errors = models.JSONField(default=dict, blank=True, editable=False)
+
     # --- keyword search: kept by PostgreSQL itself, so no code path can forget to update it
     search_vector = models.GeneratedField(
         expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)
@@ -211,6 +215,9 @@ class Garment(models.Model):
             ),
             models.CheckConstraint(
                 name="garment_source_attributes_is_object", condition=_is_json_object("source_attributes")
+            ),
+            models.CheckConstraint(
+                name="garment_embedding_errors_is_object", condition=_is_json_object("embedding_errors")
             ),
             *[
                 models.CheckConstraint(

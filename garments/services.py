@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -17,11 +15,11 @@ from django.utils import timezone
 from prethrift.errors import ApplicationError
 
 from .attributes import ATTRIBUTE_MAX_LENGTH, ATTRIBUTE_NAMES, AttributeSource, normalise_attribute_value
+from .documents import document_hash
 from .images import CheckedImage, check_image, store_image
 from .models import Garment, GarmentStatus
+from .signals import garments_changed
 
-# Bump when the inputs below change meaning: every text vector then reads as stale.
-TEXT_CONTENT_VERSION = 1
 MAX_PRICE = Decimal("99999999.99")
 LISTING_FIELDS = ("title", "description", "price", "currency", "status")
 
@@ -31,14 +29,8 @@ class GarmentValidationError(ApplicationError):
 
 
 def text_content_hash(garment: Garment) -> str:
-    """Hash of everything a garment's text vectors may be computed from (title, description, attributes)."""
-    payload = {
-        "v": TEXT_CONTENT_VERSION,
-        "title": garment.title,
-        "description": garment.description,
-        "attributes": {name: getattr(garment, name) for name in ATTRIBUTE_NAMES},
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    """Hash of the garment's document: text vectors computed from another hash are stale."""
+    return document_hash(garment)
 
 
 @dataclass(frozen=True)
@@ -189,6 +181,7 @@ def garment_create(
     garment.source_attributes = dict(source_attributes or {})
     refresh_content_hashes(garment)
     garment.save()
+    garments_changed.send(sender=Garment, garment_ids=[garment.pk])
     return garment
 
 
@@ -215,6 +208,7 @@ def garment_update(
         apply_image(garment, None)
     refresh_content_hashes(garment)
     garment.save()
+    garments_changed.send(sender=Garment, garment_ids=[garment.pk])
     return garment
 
 

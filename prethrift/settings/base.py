@@ -155,9 +155,22 @@ CLIP_MODEL_PATH = env.str("CLIP_MODEL_PATH", default="")
 VECTOR_SEARCH_CACHE_TTL = env.int("VECTOR_SEARCH_CACHE_TTL", default=3600)
 BATCH_SIZE = env.int("BATCH_SIZE", default=50)
 MAX_CONCURRENT_EMBEDDINGS = env.int("MAX_CONCURRENT_EMBEDDINGS", default=4)
+OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
+# "int8": dynamic int8 quantisation of CLIP's linear layers (4x faster here, cosine >= 0.999 to fp32).
+EMBEDDINGS_CLIP_PRECISION = env.str("EMBEDDINGS_CLIP_PRECISION", default="int8")
+# torch intra-op threads per process; 0 means the cores this process may use.
+EMBEDDINGS_TORCH_THREADS = env.int("EMBEDDINGS_TORCH_THREADS", default=0)
+# Saving a garment enqueues the vectors it made stale (after the transaction commits).
+EMBEDDINGS_ENQUEUE_ON_SAVE = env.bool("EMBEDDINGS_ENQUEUE_ON_SAVE", default=True)
+# One worker process per allowed concurrent model call; each gets cores / concurrency threads.
+CELERY_WORKER_CONCURRENCY = MAX_CONCURRENT_EMBEDDINGS
 if BATCH_SIZE < 1 or MAX_CONCURRENT_EMBEDDINGS < 1 or VECTOR_SEARCH_CACHE_TTL < 0:
     raise environ.ImproperlyConfigured(
         "BATCH_SIZE and MAX_CONCURRENT_EMBEDDINGS must be >= 1, VECTOR_SEARCH_CACHE_TTL >= 0"
+    )
+if EMBEDDINGS_CLIP_PRECISION not in ("int8", "fp32"):
+    raise environ.ImproperlyConfigured(
+        f"EMBEDDINGS_CLIP_PRECISION must be int8 or fp32, not {EMBEDDINGS_CLIP_PRECISION!r}"
     )
 
 

@@ -11,6 +11,10 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="prethrift-test-media-"))
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift-test"}}
 # Tests run tasks inline unless a test starts a real worker on purpose.
 CELERY_TASK_ALWAYS_EAGER = True
+# Tests that exercise enqueue-on-save turn it on; the rest create garments without computing vectors.
+EMBEDDINGS_ENQUEUE_ON_SAVE = False
+# Two cores here: the suite runs one model call at a time.
+EMBEDDINGS_TORCH_THREADS = 2
 
 SETTINGS_MODE = "test"
 # Static files come from the app folders (no collectstatic in tests).

@@ -1,0 +1,1 @@
+"""Encoders behind one interface (base.Encoder); the registry picks them by settings."""

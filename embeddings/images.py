@@ -1,0 +1,55 @@
+"""Turning stored photo bytes into model input, quickly and safely.
+
+Guards: the byte and pixel limits of garments.images (decompression bombs are refused before
+decoding). Speed: JPEG draft mode decodes straight to the smallest DCT scale that is still at
+least the model's input size (a 3000 px photo decodes at 1/8 the work), then one resize.
+EXIF orientation is applied, so a phone photo is seen upright.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from garments.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+
+from .encoders.base import EncoderError
+
+
+def open_for_model(content: bytes, size: int) -> Image.Image:
+    """Decode `content` as an RGB image whose shorter side is at least `size` (when the photo allows)."""
+    if len(content) > MAX_IMAGE_BYTES:
+        raise EncoderError(f"image of {len(content)} bytes exceeds the {MAX_IMAGE_BYTES}-byte limit")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(content))
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise EncoderError(f"image of {width}x{height} pixels exceeds the {MAX_IMAGE_PIXELS}-pixel limit")
+            if image.format == "JPEG":
+                image.draft("RGB", (size, size))
+            image = ImageOps.exif_transpose(image)
+            return image.convert("RGB")
+    except EncoderError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise EncoderError(f"unreadable image: {exc}") from exc
+
+
+def clip_pixels(image: Image.Image, *, size: int, crop: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """CLIP preprocessing: shorter side to `size` (bicubic), centre crop `crop`, scale, normalise; (3, crop, crop)."""
+    width, height = image.size
+    if min(width, height) != size:
+        # the shorter side becomes `size`; the longer keeps the aspect ratio (truncated, as transformers does)
+        new_size = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
+        image = image.resize(new_size, Image.Resampling.BICUBIC)
+        width, height = image.size
+    if (width, height) != (crop, crop):
+        left, top = (width - crop) // 2, (height - crop) // 2
+        image = image.crop((left, top, left + crop, top + crop))
+    pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return (pixels - mean) / std

@@ -1,0 +1,19 @@
+"""Prometheus metrics of embedding work (exported at /metrics, and by workers; see docs/operations.md)."""
+
+from prometheus_client import Counter, Histogram
+
+embedding_generation_duration_seconds = Histogram(
+    "embedding_generation_duration_seconds",
+    "Seconds to compute one batch of garment vectors (model time, without database writes).",
+    ["space"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+embedding_generation_failures_total = Counter(
+    "embedding_generation_failures_total",
+    "Garment vectors that could not be computed, by space and reason.",
+    ["space", "reason"],
+)
+embeddings_computed_total = Counter("embeddings_computed_total", "Garment vectors computed and stored.", ["space"])
+query_embedding_cache_total = Counter(
+    "query_embedding_cache_total", "Query-vector cache lookups by result (hit, miss, error).", ["result"]
+)
