@@ -26,7 +26,7 @@ def open_for_model(content: bytes, size: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(content))
+            image: Image.Image = Image.open(io.BytesIO(content))
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise EncoderError(f"image of {width}x{height} pixels exceeds the {MAX_IMAGE_PIXELS}-pixel limit")

@@ -100,7 +100,7 @@ def _image_inputs(garments: list[Garment], encoder: Encoder, report: EmbedReport
     ready, images = [], []
     for garment in garments:
         try:
-            with default_storage.open(garment.image.name, "rb") as handle:
+            with default_storage.open(str(garment.image.name), "rb") as handle:
                 content = handle.read()
             images.append(open_for_model(content, size))
         except FileNotFoundError:

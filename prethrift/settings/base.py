@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import django_stubs_ext
 import environ
@@ -94,6 +95,8 @@ def database_config(url: str | None) -> dict[str, Any]:
         config: dict[str, Any] = environ.Env.db_url_config(url)
         if config["ENGINE"] in ("django.db.backends.postgresql_psycopg2", "django.db.backends.postgis"):
             config["ENGINE"] = "django.db.backends.postgresql"
+        # A Unix-socket folder as the host: postgres://user@%2Frun%2Fpostgresql/db
+        config["HOST"] = unquote(config.get("HOST") or "")
     else:
         config = {"ENGINE": "prethrift.embedded_pg", "NAME": EMBEDDED_DATABASE_NAME, "PGDATA": str(EMBEDDED_PGDATA)}
     if config["ENGINE"] not in ("django.db.backends.postgresql", "prethrift.embedded_pg"):

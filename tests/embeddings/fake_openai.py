@@ -42,7 +42,8 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 script = script_ref.script
                 script.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                status, headers, delay = 200, {}, 0.0
+                status, delay = 200, 0.0
+                headers: dict[str, str] = {}
                 if script.failures:
                     status, headers, delay = script.failures.pop(0)
                 elif script.always_status is not None:

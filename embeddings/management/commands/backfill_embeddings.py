@@ -63,7 +63,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        batch_size = options["batch_size"] or settings.BATCH_SIZE
+        batch_size = settings.BATCH_SIZE if options["batch_size"] is None else options["batch_size"]
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         if options["limit"] is not None and options["limit"] < 1:
@@ -82,13 +82,18 @@ class Command(BaseCommand):
                 raise CommandError(f"cannot backfill {options['space']} vectors: {UNCONFIGURED[space]}")
             spaces = [space]
         self.logger = self._open_log()
-        for space in spaces:
-            self._backfill(space, batch_size, since, options)
+        try:
+            for space in spaces:
+                self._backfill(space, batch_size, since, options)
+        finally:
+            for handler in self.logger.handlers[:]:
+                handler.close()
+                self.logger.removeHandler(handler)
 
     def _open_log(self) -> logging.Logger:
         log_dir = Path(settings.VAR_DIR) / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        path = log_dir / f"backfill_embeddings-{timezone.now():%Y%m%d-%H%M%S}.log"
+        path = log_dir / f"backfill_embeddings-{timezone.now():%Y%m%d-%H%M%S-%f}.log"
         logger = logging.getLogger(f"backfill_embeddings.{path.stem}")
         handler = logging.FileHandler(path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
