@@ -27,6 +27,7 @@ _warned: set[str] = set()
 SPACES_BY_SETTING: dict[str, tuple[str, ...]] = {
     "CLIP_MODEL_PATH": ("image",),
     "EMBEDDINGS_CLIP_PRECISION": ("image",),
+    "EMBEDDINGS_TEXT_PRECISION": ("text",),
     "OPENAI_API_KEY": ("openai_text",),
     "OPENAI_BASE_URL": ("openai_text",),
     "OPENAI_EMBEDDING_MODEL": ("openai_text",),
@@ -46,7 +47,7 @@ def _load(space: EmbeddingSpace) -> Encoder | None:
     if space == "text":
         from .encoders.local_text import LocalTextEncoder
 
-        return LocalTextEncoder()
+        return LocalTextEncoder(precision=settings.EMBEDDINGS_TEXT_PRECISION)
     if space == "openai_text":
         if not settings.OPENAI_API_KEY:
             return None

@@ -3,10 +3,12 @@
 
 Weights load through transformers (`AutoModel.from_pretrained`); inference runs a compact
 re-statement of the same BERT forward pass (fused QKV projection, PyTorch's scaled-dot-product
-attention, no per-call mask or config plumbing). A one-query forward is memory-bound on reading
-the 22M fp32 weights, and the framework overhead it removes is a fifth of the time: measured
-4.9 ms -> 3.7 ms per query (docs/performance.md). Tests pin it to the transformers forward (cosine
-> 0.9999). int8 quantisation would halve it again but moves vectors to cosine 0.95: refused.
+attention, no per-call mask or config plumbing), which removes about a fifth of a one-query
+forward. That forward is memory-bound on reading the weights (42 MB in fp32), so on CPUs with
+native bfloat16 (AVX512-BF16 or AMX) the weights are kept in bf16: half the bytes, measured
+4.3 ms -> 1.8 ms per query with vectors within cosine 0.9999 of fp32 (docs/performance.md).
+int8 dynamic quantisation would be as fast but moves vectors to cosine 0.95-0.98: refused.
+Tests pin every path to the transformers fp32 forward.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from .base import Encoder, check_dimensions
 MAX_TOKENS = 256  # the model was trained with 256; longer inputs are truncated
 BATCH_SIZE = 64  # texts per forward; sorted by length so padding stays small
 COLUMN_DIMENSIONS = 384
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (else bf16 is emulated and slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def default_model_path() -> Path:
@@ -99,11 +110,13 @@ class CompactBert:
 class LocalTextEncoder(Encoder):
     supports_text = True
 
-    def __init__(self, model_path: Path | None = None, *, compact: bool = True) -> None:
+    def __init__(self, model_path: Path | None = None, *, compact: bool = True, precision: str = "auto") -> None:
         from transformers import AutoModel, AutoTokenizer
 
         from embeddings.runtime import configure_torch
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"text precision must be one of {PRECISIONS}, not {precision!r}")
         configure_torch()
         path = model_path or default_model_path()
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -113,10 +126,16 @@ class LocalTextEncoder(Encoder):
         self.dimensions = int(self.model.config.hidden_size)
         check_dimensions(self.id, self.dimensions, COLUMN_DIMENSIONS)
         self.compact = CompactBert(self.model) if compact and CompactBert.supports(self.model) else None
+        wants_bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+        self.precision = "bf16" if wants_bf16 and self.compact is not None else "fp32"
+        if self.precision == "bf16":
+            import copy
+
+            self.compact = CompactBert(copy.deepcopy(self.model).to(torch.bfloat16))
 
     def describe(self) -> str:
         forward = "compact forward" if self.compact else "transformers forward"
-        return f"{self.id} ({self.dimensions} dims, fp32, {forward}, {torch.get_num_threads()} threads)"
+        return f"{self.id} ({self.dimensions} dims, {self.precision}, {forward}, {torch.get_num_threads()} threads)"
 
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.compact is not None:
@@ -135,7 +154,7 @@ class LocalTextEncoder(Encoder):
                     [texts[i] for i in chunk], padding=True, truncation=True, max_length=MAX_TOKENS,
                     return_tensors="pt",
                 )  # fmt: skip
-                states = self._forward(encoded["input_ids"], encoded["attention_mask"])
+                states = self._forward(encoded["input_ids"], encoded["attention_mask"]).float()
                 mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # mean pooling, as trained
                 out[chunk] = F.normalize(pooled, dim=-1).numpy()

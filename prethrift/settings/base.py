@@ -161,6 +161,9 @@ MAX_CONCURRENT_EMBEDDINGS = env.int("MAX_CONCURRENT_EMBEDDINGS", default=4)
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 # "int8": dynamic int8 quantisation of CLIP's linear layers (4x faster here, cosine >= 0.999 to fp32).
 EMBEDDINGS_CLIP_PRECISION = env.str("EMBEDDINGS_CLIP_PRECISION", default="int8")
+# "auto": bfloat16 weights for the local text model where the CPU computes bf16 natively
+# (2.4x faster per query here, cosine >= 0.9999 to fp32), fp32 elsewhere.
+EMBEDDINGS_TEXT_PRECISION = env.str("EMBEDDINGS_TEXT_PRECISION", default="auto")
 # torch intra-op threads per process; 0 means the cores this process may use.
 EMBEDDINGS_TORCH_THREADS = env.int("EMBEDDINGS_TORCH_THREADS", default=0)
 # Saving a garment enqueues the vectors it made stale (after the transaction commits).
@@ -171,6 +174,8 @@ if BATCH_SIZE < 1 or MAX_CONCURRENT_EMBEDDINGS < 1 or VECTOR_SEARCH_CACHE_TTL < 
     raise environ.ImproperlyConfigured(
         "BATCH_SIZE and MAX_CONCURRENT_EMBEDDINGS must be >= 1, VECTOR_SEARCH_CACHE_TTL >= 0"
     )
+if EMBEDDINGS_TEXT_PRECISION not in ("auto", "fp32", "bf16"):
+    raise environ.ImproperlyConfigured("EMBEDDINGS_TEXT_PRECISION must be auto, fp32 or bf16")
 if EMBEDDINGS_CLIP_PRECISION not in ("int8", "fp32"):
     raise environ.ImproperlyConfigured(
         f"EMBEDDINGS_CLIP_PRECISION must be int8 or fp32, not {EMBEDDINGS_CLIP_PRECISION!r}"
