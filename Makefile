@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo setup-demo serve test lint format migrations-check stop-db clean
+.PHONY: install demo setup-demo serve test lint format migrations-check benchmark stop-db clean
 
 install: $(STAMP)
 
@@ -26,6 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup-demo: $(STAMP)
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py import_catalog $(SAMPLE)/styles.csv --images $(SAMPLE)/images --synthesize-missing
+	$(PY) manage.py backfill_embeddings --space all
 	$(PY) manage.py demo_users
 
 serve: $(STAMP)
@@ -50,6 +51,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+benchmark: $(STAMP)
+	$(PY) manage.py benchmark_embeddings --json
 
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
