@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,12 +13,11 @@ from django.utils.safestring import SafeString
 
 from .attributes import ATTRIBUTE_NAMES, normalise_attribute_value
 from .images import InvalidImageError, check_image
-from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD
+from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD, GarmentQuerySet
 from .models import Garment, GarmentImage, GarmentStatus
 from .services import LISTING_FIELDS, garment_update
 
 THUMBNAIL_PX = 64
-_HEAVY_FIELDS = ("image_embedding_vec", "text_embedding_vec", "openai_text_embedding_vec", "search_vector")
 
 
 def _image_tag(field_file: Any, size: int) -> SafeString | str:
@@ -139,9 +138,9 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Garment]:
-        queryset = super().get_queryset(request)
+        queryset = cast(GarmentQuerySet, super().get_queryset(request))
         if request.resolver_match and request.resolver_match.url_name == "garments_garment_changelist":
-            return queryset.defer(*_HEAVY_FIELDS)
+            return queryset.without_vectors()
         return queryset.defer("search_vector")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Garment | None = None) -> tuple[str, ...]:
@@ -225,7 +224,7 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Garment], status: str) -> None:
         count = 0
-        for garment in queryset.defer(*_HEAVY_FIELDS).iterator(chunk_size=500):
+        for garment in cast(GarmentQuerySet, queryset).without_vectors().iterator(chunk_size=500):
             if garment.status != status:
                 garment_update(garment=garment, listing={"status": status})
                 count += 1

@@ -293,9 +293,7 @@ class _Writer:
         self.dry_run = dry_run
 
     def write(self, chunk: list[ParsedRow]) -> None:
-        existing = Garment.objects.defer(
-            "image_embedding_vec", "text_embedding_vec", "openai_text_embedding_vec", "search_vector"
-        ).in_bulk([row.sku for row in chunk], field_name="sku")
+        existing = Garment.objects.without_vectors().in_bulk([row.sku for row in chunk], field_name="sku")
         creates: list[tuple[ParsedRow, Garment]] = []
         updates: list[tuple[ParsedRow, Garment]] = []
         for row in chunk:

@@ -20,7 +20,14 @@ SPACE_SOURCE_HASH_FIELD: dict[EmbeddingSpace, str] = {
 }
 
 
+# Columns most reads never need: vectors are kilobytes each, the tsvector is only for search.
+HEAVY_FIELDS = ("image_embedding_vec", "text_embedding_vec", "openai_text_embedding_vec", "search_vector")
+
+
 class GarmentQuerySet(models.QuerySet["Garment"]):
+    def without_vectors(self) -> GarmentQuerySet:
+        return self.defer(*HEAVY_FIELDS)
+
     def available(self) -> GarmentQuerySet:
         return self.filter(status="available")
 

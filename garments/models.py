@@ -42,6 +42,13 @@ def _jsonb_has_no(field: str, jsonpath: str) -> Exact:
     return Exact(matches, False)
 
 
+def _hnsw_index(name: str, field: str) -> HnswIndex:
+    """Cosine HNSW: the opclass matches CosineDistance, the distance search queries with."""
+    return HnswIndex(
+        name=name, fields=[field], m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, opclasses=["vector_cosine_ops"]
+    )
+
+
 def _is_json_object(field: str) -> Exact:
     return Exact(Func(F(field), function="jsonb_typeof", output_field=models.CharField()), "object")
 
@@ -146,27 +153,9 @@ class Garment(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         indexes = [
-            HnswIndex(
-                name="garment_image_vec_hnsw",
-                fields=["image_embedding_vec"],
-                m=HNSW_M,
-                ef_construction=HNSW_EF_CONSTRUCTION,
-                opclasses=["vector_cosine_ops"],
-            ),
-            HnswIndex(
-                name="garment_text_vec_hnsw",
-                fields=["text_embedding_vec"],
-                m=HNSW_M,
-                ef_construction=HNSW_EF_CONSTRUCTION,
-                opclasses=["vector_cosine_ops"],
-            ),
-            HnswIndex(
-                name="garment_openai_vec_hnsw",
-                fields=["openai_text_embedding_vec"],
-                m=HNSW_M,
-                ef_construction=HNSW_EF_CONSTRUCTION,
-                opclasses=["vector_cosine_ops"],
-            ),
+            _hnsw_index("garment_image_vec_hnsw", "image_embedding_vec"),
+            _hnsw_index("garment_text_vec_hnsw", "text_embedding_vec"),
+            _hnsw_index("garment_openai_vec_hnsw", "openai_text_embedding_vec"),
             GinIndex(name="garment_search_vector_gin", fields=["search_vector"]),
             models.Index(name="garment_status_price", fields=["status", "price"]),
         ]

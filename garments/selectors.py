@@ -6,9 +6,6 @@ from django.db.models import QuerySet
 
 from .models import Garment
 
-# Columns the list endpoints never need: vectors are kilobytes each.
-_HEAVY_FIELDS = ("image_embedding_vec", "text_embedding_vec", "openai_text_embedding_vec", "search_vector")
-
 
 def garment_list() -> QuerySet[Garment]:
-    return Garment.objects.defer(*_HEAVY_FIELDS)
+    return Garment.objects.without_vectors()

@@ -10,20 +10,13 @@ from django.core.cache import caches
 
 from embeddings.metrics import query_embedding_cache_total
 from embeddings.query import embed_query, query_cache_key
+from tests.services import redis_available
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 def _count(result: str) -> float:
     return query_embedding_cache_total.labels(result=result)._value.get()
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _redis_cache(location: str) -> dict[str, dict[str, object]]:
@@ -56,7 +49,7 @@ def test_clip_text_tower_embeds_queries_for_the_image_space(clip_configured):
     assert vector is not None and vector.shape == (512,)
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
 def test_vectors_are_shared_through_real_redis(settings):
     settings.CACHES = _redis_cache(REDIS_URL)
     caches["default"].clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,10 @@ from garments.services import garment_create, garment_update
 from prethrift import embedded_db
 from prethrift.celery import app
 from tests.factories import jpeg_bytes
+from tests.services import redis_available
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -99,7 +91,7 @@ def _database_url() -> str:
 @pytest.fixture
 def celery_worker_process(settings, tmp_path) -> Iterator[subprocess.Popen[str]]:
     """A real `celery worker` process on the machine's Redis, using this test's database and media."""
-    if not _redis_up():
+    if not redis_available():
         pytest.skip("no Redis on 127.0.0.1:6379 (CI starts one)")
     import redis
 
