@@ -174,7 +174,7 @@ def _parse_value(section: str, canonical: str, raw: Any) -> Value:
         gender=raw.get("gender"),
         occasion=raw.get("occasion"),
         family=raw.get("family"),
-        rgb=tuple(rgb) if rgb else None,  # type: ignore[arg-type]
+        rgb=tuple(rgb) if rgb else None,
     )
 
 
@@ -228,7 +228,8 @@ def build_vocabulary(data: dict[str, Any]) -> Vocabulary:
                     if is_generated:
                         continue  # a generated plural never overrides a listed form
                     raise VocabularyError(
-                        f"[{section}] {' '.join(form)!r} is a surface form of both {owner[form]!r} and {value.canonical!r}"
+                        f"[{section}] {' '.join(form)!r} is a surface form of both "
+                        f"{owner[form]!r} and {value.canonical!r}"
                     )
                 if form in owner:
                     continue

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             rows, rate, scores = evaluate_titles(path, limit=options["limit"])
         except (ValueError, UnicodeDecodeError) as exc:
             raise CommandError(str(exc)) from exc
-        result = {
+        result: dict[str, Any] = {
             "rows": rows,
             "garments_per_second": round(rate),
             "attributes": {attribute: score.as_dict() for attribute, score in scores.items()},
