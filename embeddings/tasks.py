@@ -57,9 +57,14 @@ def enqueue_embeddings(garment_ids: list[int]) -> None:
     from garments.models import Garment
 
     spaces = configured_spaces()
+    candidates = Garment.objects.filter(pk__in=garment_ids)
+    if settings.ONTOLOGY_EXTRACT_ON_SAVE:
+        # Attribute extraction is pending for these: its save enqueues them again with the text
+        # vectors reading the new attributes, so embedding now would only be thrown away.
+        candidates = candidates.exclude(pk__in=Garment.objects.filter(pk__in=garment_ids).needs_extraction())
     stale: set[int] = set()
     for space in spaces:
-        stale.update(Garment.objects.filter(pk__in=garment_ids).needs_embedding(space).values_list("pk", flat=True))
+        stale.update(candidates.needs_embedding(space).values_list("pk", flat=True))
     ids = sorted(stale)
     for start in range(0, len(ids), settings.BATCH_SIZE):
         batch = ids[start : start + settings.BATCH_SIZE]

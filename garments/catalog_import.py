@@ -31,7 +31,7 @@ from .services import (
     apply_listing,
     clean_attributes,
     clean_listing,
-    text_content_hash,
+    refresh_content_hashes,
 )
 from .signals import garments_changed
 
@@ -260,7 +260,7 @@ def _build(row: ParsedRow, existing: Garment | None) -> Garment:
     elif existing is None:
         garment.image.name, garment.image_sha256 = "", ""
     # An existing photo is kept when the file went missing: a bad disk must not strip a catalogue.
-    garment.text_content_hash = text_content_hash(garment)
+    refresh_content_hashes(garment)
     return garment
 
 
@@ -284,6 +284,7 @@ class _Writer:
         "ontology_confidence",
         "ontology_source",
         "text_content_hash",
+        "ontology_input_hash",
         "updated_at",
         *ATTRIBUTE_NAMES,
     )

@@ -34,6 +34,13 @@ class GarmentQuerySet(models.QuerySet["Garment"]):
     def with_image(self) -> GarmentQuerySet:
         return self.exclude(image="")
 
+    def needs_extraction(self, *, version: int | None = None) -> GarmentQuerySet:
+        """Garments whose attributes were extracted from other content (or another vocabulary version)."""
+        stale = Q(ontology_extracted_at__isnull=True) | ~Q(ontology_extracted_hash=F("ontology_input_hash"))
+        if version is not None:
+            stale |= ~Q(ontology_version=version)
+        return self.filter(stale)
+
     def needs_embedding(self, space: EmbeddingSpace, *, model_id: str | None = None) -> GarmentQuerySet:
         """Garments whose `space` vector is missing or was computed from other content (or another model)."""
         if space not in SPACE_SOURCE_HASH_FIELD:

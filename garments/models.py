@@ -113,6 +113,14 @@ class Garment(models.Model):
         blank=True,
         help_text="Attributes staff fixed by hand; extraction never overwrites them.",
     )
+    # What extraction read (title, description, photo, a stated brand): extraction is stale when
+    # ontology_extracted_hash differs from ontology_input_hash or ran with another vocabulary version.
+    ontology_input_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    ontology_extracted_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    ontology_version = models.PositiveIntegerField(default=0, editable=False)
+    ontology_extracted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Disagreements between extractors, for staff: {"primary_color": {"text": "red", "image": "blue"}}
+    ontology_conflicts = models.JSONField(default=dict, blank=True, editable=False)
     # Raw labels an import brought along: reference and evaluation ground truth, never extractor input.
     source_attributes = models.JSONField(default=dict, blank=True)
 
@@ -208,6 +216,7 @@ class Garment(models.Model):
             models.CheckConstraint(
                 name="garment_embedding_errors_is_object", condition=_is_json_object("embedding_errors")
             ),
+            models.CheckConstraint(name="garment_conflicts_is_object", condition=_is_json_object("ontology_conflicts")),
             *[
                 models.CheckConstraint(
                     name=f"garment_{space}_embedding_complete",

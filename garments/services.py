@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,17 @@ LISTING_FIELDS = ("title", "description", "price", "currency", "status")
 
 class GarmentValidationError(ApplicationError):
     code = "invalid_garment"
+
+
+# Sources whose brand value is an input to extraction (a seller's or staff's word, not a guess).
+STATED_SOURCES = (AttributeSource.CATALOG, AttributeSource.STAFF)
+
+
+def ontology_input_hash(garment: Garment) -> str:
+    """Hash of what attribute extraction reads: the words, the photo, and a stated brand."""
+    stated_brand = garment.brand if garment.ontology_source.get("brand") in STATED_SOURCES else ""
+    payload = "\x1f".join((garment.title, garment.description, garment.image_sha256, stated_brand))
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def text_content_hash(garment: Garment) -> str:
@@ -142,6 +154,7 @@ def apply_image(garment: Garment, image: CheckedImage | None) -> None:
 
 def refresh_content_hashes(garment: Garment) -> None:
     garment.text_content_hash = text_content_hash(garment)
+    garment.ontology_input_hash = ontology_input_hash(garment)
 
 
 def staff_attributes(values: Mapping[str, Any]) -> dict[str, AttributeValue]:

@@ -46,8 +46,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "prethrift",
     "garments",
+    "ontology",  # before embeddings: its save receiver must run first (see ontology/apps.py)
     "embeddings",
-    "ontology",
     "search",
 ]
 
@@ -168,6 +168,8 @@ EMBEDDINGS_TEXT_PRECISION = env.str("EMBEDDINGS_TEXT_PRECISION", default="auto")
 EMBEDDINGS_TORCH_THREADS = env.int("EMBEDDINGS_TORCH_THREADS", default=0)
 # Saving a garment enqueues the vectors it made stale (after the transaction commits).
 EMBEDDINGS_ENQUEUE_ON_SAVE = env.bool("EMBEDDINGS_ENQUEUE_ON_SAVE", default=True)
+# Saving a garment re-extracts its attributes when its words, photo or stated brand changed.
+ONTOLOGY_EXTRACT_ON_SAVE = env.bool("ONTOLOGY_EXTRACT_ON_SAVE", default=True)
 # One worker process per allowed concurrent model call; each gets cores / concurrency threads.
 CELERY_WORKER_CONCURRENCY = MAX_CONCURRENT_EMBEDDINGS
 if BATCH_SIZE < 1 or MAX_CONCURRENT_EMBEDDINGS < 1 or VECTOR_SEARCH_CACHE_TTL < 0:

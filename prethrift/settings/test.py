@@ -13,6 +13,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests that exercise enqueue-on-save turn it on; the rest create garments without computing vectors.
 EMBEDDINGS_ENQUEUE_ON_SAVE = False
+ONTOLOGY_EXTRACT_ON_SAVE = False
 # Two cores here: the suite runs one model call at a time.
 EMBEDDINGS_TORCH_THREADS = 2
 

@@ -1,0 +1,54 @@
+"""One-statement bulk UPDATE of many rows: UPDATE ... FROM unnest(arrays), one array per column.
+
+Django's bulk_update builds a CASE WHEN per row and column: for 1,000 garments and 24 columns that
+is 48,000 expressions and ~7 s of Python. Here each column travels as one text array and is cast
+back to its column type in SQL: the same update took 0.1 s (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from django.db import connection, models
+from psycopg import sql
+
+
+def bulk_update_columns(objects: Sequence[models.Model], fields: Sequence[str]) -> int:
+    """Write `fields` of every object (matched by primary key) in one UPDATE; returns rows updated."""
+    if not objects:
+        return 0
+    model = type(objects[0])
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    arrays: list[list[str | None]] = [[str(obj.pk) for obj in objects]]
+    for column in columns:
+        values: list[str | None] = []
+        for obj in objects:
+            value = column.value_from_object(obj)  # type: ignore[union-attr]
+            if value is None:
+                values.append(None)
+            elif isinstance(column, models.JSONField):
+                values.append(json.dumps(value, cls=column.encoder))
+            else:
+                values.append(column.value_to_string(obj))  # type: ignore[union-attr]
+        arrays.append(values)
+    names = [sql.Identifier(column.column) for column in columns]  # type: ignore[union-attr]
+    types = [sql.SQL(column.db_type(connection)) for column in columns]  # type: ignore[union-attr]
+    template = (
+        "UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v(pk, {names}) WHERE t.{pk} = v.pk::{pk_type}"
+    )
+    statement = sql.SQL(template).format(
+        table=sql.Identifier(meta.db_table),
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{name} = v.{name}::{type}").format(name=name, type=kind)
+            for name, kind in zip(names, types, strict=True)
+        ),
+        arrays=sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in arrays),
+        names=sql.SQL(", ").join(names),
+        pk=sql.Identifier(meta.pk.column),  # type: ignore[union-attr]
+        pk_type=sql.SQL(meta.pk.db_type(connection)),  # type: ignore[union-attr]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.connection), arrays)
+        return cursor.rowcount

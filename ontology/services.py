@@ -1,0 +1,167 @@
+"""Extracting and merging a garment's attributes: locked and stated values are never overwritten.
+
+Merge rules, per attribute:
+- locked by staff: untouched;
+- stated by the catalogue or staff (source catalog/staff): untouched, it is the seller's word;
+- otherwise the best extractor value (highest confidence) replaces the previous extracted one,
+  and an extracted value the content no longer supports is cleared.
+Colour: the words win over the photo; the photo fills the colour when the words name none, and a
+disagreement between them (different colour families) is recorded in ontology_conflicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from garments.attributes import ATTRIBUTE_NAMES, AttributeSource
+from garments.bulk import bulk_update_columns
+from garments.models import Garment
+from garments.services import (
+    STATED_SOURCES,
+    AttributeValue,
+    apply_attributes,
+    ontology_input_hash,
+    refresh_content_hashes,
+)
+from garments.signals import garments_changed
+
+from .extractors.image import ImageColourError, image_colour
+from .extractors.text import Extraction, extract_text
+from .metrics import ontology_extraction_confidence
+from .vocabulary import Vocabulary, load_vocabulary
+
+logger = logging.getLogger(__name__)
+EXTRACTOR_VERSION = 1
+EXTRACTED_SOURCES = {AttributeSource.EXTRACTED, AttributeSource.IMAGE, AttributeSource.LLM}
+_READ_FIELDS = ("title", "description", "image", "image_sha256", "ontology_input_hash", "ontology_extracted_hash",
+                "ontology_version", "ontology_extracted_at", "ontology_confidence", "ontology_source",
+                "ontology_locked", "ontology_conflicts", "text_content_hash", *ATTRIBUTE_NAMES)  # fmt: skip
+
+
+def ontology_version(vocabulary: Vocabulary | None = None) -> int:
+    """One number for "what extraction would produce": vocabulary and extractor versions together."""
+    return (vocabulary or load_vocabulary()).version * 1000 + EXTRACTOR_VERSION
+
+
+@dataclass
+class ExtractReport:
+    extracted: int = 0
+    changed: int = 0  # garments whose attributes changed
+    skipped: int = 0  # fresh already, or gone
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def _stated_brand(garment: Garment) -> str:
+    return garment.brand if garment.ontology_source.get("brand") in STATED_SOURCES else ""
+
+
+def _photo_colour(garment: Garment, vocabulary: Vocabulary) -> Extraction | None:
+    if not garment.image:
+        return None
+    try:
+        with default_storage.open(str(garment.image.name), "rb") as handle:
+            found = image_colour(handle.read(), vocabulary)
+    except (OSError, ImageColourError) as exc:
+        logger.info("garment %s: no colour from the photo (%s)", garment.pk, exc)
+        return None
+    if found is None:
+        return None
+    return Extraction("primary_color", found[0], found[1], AttributeSource.IMAGE, "photo")
+
+
+def extract_candidates(garment: Garment, vocabulary: Vocabulary) -> tuple[dict[str, Extraction], dict[str, object]]:
+    """The best value per attribute from every extractor, and the conflicts between them."""
+    found, _ = extract_text(
+        title=garment.title, description=garment.description, brand=_stated_brand(garment), vocabulary=vocabulary
+    )
+    conflicts: dict[str, object] = {}
+    photo = _photo_colour(garment, vocabulary)
+    if photo is not None:
+        words = found.get("primary_color")
+        if words is None:
+            found["primary_color"] = photo
+        elif vocabulary.color_family(words.value) != vocabulary.color_family(photo.value):
+            conflicts["primary_color"] = {"text": words.value, "image": photo.value}
+    return found, conflicts
+
+
+def _merge(garment: Garment, found: dict[str, Extraction]) -> dict[str, AttributeValue]:
+    updates: dict[str, AttributeValue] = {}
+    for name in ATTRIBUTE_NAMES:
+        if name in garment.ontology_locked or garment.ontology_source.get(name) in STATED_SOURCES:
+            continue
+        if name in found:
+            extraction = found[name]
+            updates[name] = AttributeValue(extraction.value, extraction.confidence, extraction.source)
+        elif getattr(garment, name) and garment.ontology_source.get(name) in EXTRACTED_SOURCES | {None}:
+            updates[name] = AttributeValue("", 0.0, AttributeSource.EXTRACTED)  # no longer supported
+    return updates
+
+
+_WRITE_FIELDS = [
+    *ATTRIBUTE_NAMES,
+    "ontology_confidence",
+    "ontology_source",
+    "ontology_conflicts",
+    "ontology_input_hash",
+    "ontology_extracted_hash",
+    "ontology_version",
+    "ontology_extracted_at",
+    "text_content_hash",
+]
+
+
+def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> ExtractReport:
+    """Extract and store the attributes of these garments that need it (all of them with force).
+
+    Extractors run outside any lock; the writes then happen in one transaction that re-reads the
+    rows FOR UPDATE and skips any garment edited meanwhile (its edit brings its own extraction).
+    A garment whose extraction raises is recorded and the rest of the batch goes on.
+    """
+    vocabulary = load_vocabulary()
+    version = ontology_version(vocabulary)
+    report = ExtractReport()
+    queryset = Garment.objects.filter(pk__in=garment_ids)
+    if not force:
+        queryset = queryset.needs_extraction(version=version)
+    garments = list(queryset.only(*_READ_FIELDS).order_by("pk"))
+    report.skipped = len(set(garment_ids)) - len(garments)
+    results: dict[int, tuple[str, dict[str, Extraction], dict[str, object]]] = {}
+    for garment in garments:
+        try:
+            found, conflicts = extract_candidates(garment, vocabulary)
+        except Exception as exc:  # a batch boundary: record, log, go on with the others
+            logger.exception("attribute extraction failed for garment %s", garment.pk)
+            report.failed[garment.pk] = str(exc)[:300]
+            continue
+        results[garment.pk] = (ontology_input_hash(garment), found, conflicts)
+    now = timezone.now()
+    written: list[Garment] = []
+    with transaction.atomic():
+        for current in Garment.objects.select_for_update().only(*_READ_FIELDS).filter(pk__in=results).order_by("pk"):
+            input_hash, found, conflicts = results[current.pk]
+            if ontology_input_hash(current) != input_hash:
+                continue  # counted below with the deleted ones
+            changed = apply_attributes(current, _merge(current, found))
+            current.ontology_conflicts = conflicts
+            current.ontology_input_hash = current.ontology_extracted_hash = input_hash
+            current.ontology_version, current.ontology_extracted_at = version, now
+            refresh_content_hashes(current)
+            written.append(current)
+            report.extracted += 1
+            report.changed += bool(changed)
+            for name in changed:
+                if name in current.ontology_confidence:
+                    ontology_extraction_confidence.labels(attribute=name).observe(current.ontology_confidence[name])
+        bulk_update_columns(written, _WRITE_FIELDS)
+        if written:
+            # Derived work follows the new values after commit (text vectors read the attributes).
+            garments_changed.send(sender=Garment, garment_ids=[garment.pk for garment in written])
+    report.skipped += len(results) - len(written)  # edited or deleted while the extractors ran
+    return report
