@@ -16,7 +16,9 @@ from ..sizes import find_sizes
 from ..vocabulary import Value, Vocabulary, load_vocabulary, tokenize
 
 NEGATORS = {"not", "no", "non", "without", "never", "except", "excluding", "nothing", "isnt", "arent", "dont"}
-NEGATION_WINDOW = 2  # "not real leather": the negator may stand two words before the phrase
+# Words that may stand between a negator and what it negates ("not made of real leather"); any
+# other word ends the negation ("without hood sweatshirt" still wants a sweatshirt).
+NEGATION_FILLERS = {"real", "genuine", "pure", "100", "any", "made", "of", "from", "in", "a", "an", "the", "too"}
 MAX_INPUT_CHARS = 10_000  # a title plus a long description; the rest adds nothing but time
 SOURCE = "extracted"
 # "Formal Black Shoes": a generic footwear word plus the occasion names the kind of shoe.
@@ -42,19 +44,25 @@ class Extraction:
 
 
 def scan(tokens: list[str], vocabulary: Vocabulary, field: str = "title") -> list[Match]:
-    """Longest-match phrases over `tokens`, each marked negated when a negator stands just before it."""
+    """Longest-match phrases over `tokens`. A negator negates the phrase right after it (filler words
+    aside: "not real leather"), and only that one ("not leather boots": the boots stay wanted)."""
     matches: list[Match] = []
     position = 0
+    negator_at: int | None = None
     while position < len(tokens):
         for length in range(min(vocabulary.max_phrase_tokens, len(tokens) - position), 0, -1):
             values = vocabulary.phrases.get(tuple(tokens[position : position + length]))
             if values:
-                window = tokens[max(0, position - NEGATION_WINDOW) : position]
-                negated = any(token in NEGATORS for token in window)
+                negated = negator_at is not None
                 matches.append(Match(position, position + length, values, negated, field))
+                negator_at = None
                 position += length
                 break
         else:
+            if tokens[position] in NEGATORS:
+                negator_at = position
+            elif tokens[position] not in NEGATION_FILLERS:
+                negator_at = None
             position += 1
     return matches
 
