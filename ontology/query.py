@@ -30,7 +30,10 @@ CURRENCY_WORDS = {
     "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "quid": "GBP",
 }  # fmt: skip
 _CURRENCY = r"(?:usd|dollars?|bucks|eur|euros?|gbp|pounds?|quid)"
-_AMOUNT = rf"(?P<pre{{n}}>[$€£])?\s*(?P<num{{n}}>\d+(?:[.,]\d{{1,2}})?)\s*(?P<k{{n}}>k\b)?\s*(?P<post{{n}}>[$€£]|{_CURRENCY}\b)?"
+_AMOUNT = (
+    r"(?P<pre{n}>[$€£])?\s*(?P<num{n}>\d+(?:[.,]\d{1,2})?)\s*(?P<k{n}>k\b)?\s*"
+    rf"(?P<post{{n}}>[$€£]|{_CURRENCY}\b)?"
+)
 UPPER_WORDS = r"under|below|less\s+than|cheaper\s+than|lower\s+than|max(?:imum)?|at\s+most|up\s*to|no\s+more\s+than|not\s+more\s+than|within|<=?|≤"  # noqa: E501
 LOWER_WORDS = r"over|above|more\s+than|greater\s+than|at\s+least|min(?:imum)?|from|starting\s+(?:at|from)|>=?|≥"
 AROUND_WORDS = r"around|about|approx(?:imately)?|roughly|~"
@@ -69,9 +72,9 @@ def _amount_pattern(n: int) -> str:
 
 
 _BETWEEN = re.compile(
-    rf"\b(?:between|from)\s+{_amount_pattern(1)}\s*(?:and|to|-|–)\s*{_amount_pattern(2)}", re.IGNORECASE
+    rf"\b(?:between|from)\s+{_amount_pattern(1)}\s*(?:and|to|-|\u2013)\s*{_amount_pattern(2)}", re.IGNORECASE
 )
-_RANGE = re.compile(rf"(?<![\w.]){_amount_pattern(1)}\s*(?:-|–|to)\s*{_amount_pattern(2)}", re.IGNORECASE)
+_RANGE = re.compile(rf"(?<![\w.]){_amount_pattern(1)}\s*(?:-|\u2013|to)\s*{_amount_pattern(2)}", re.IGNORECASE)
 _UPPER = re.compile(rf"(?:(?<=\s)|^)(?:{UPPER_WORDS})\s*{_amount_pattern(1)}", re.IGNORECASE)
 _LOWER = re.compile(rf"(?:(?<=\s)|^)(?:{LOWER_WORDS})\s*{_amount_pattern(1)}", re.IGNORECASE)
 _AROUND = re.compile(rf"(?:(?<=\s)|^)(?:{AROUND_WORDS})\s*{_amount_pattern(1)}", re.IGNORECASE)
