@@ -26,6 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup-demo: $(STAMP)
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py import_catalog $(SAMPLE)/styles.csv --images $(SAMPLE)/images --synthesize-missing
+	$(PY) manage.py extract_ontology
 	$(PY) manage.py backfill_embeddings --space all
 	$(PY) manage.py demo_users
 

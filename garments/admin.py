@@ -15,7 +15,7 @@ from .attributes import ATTRIBUTE_NAMES, normalise_attribute_value
 from .images import InvalidImageError, check_image
 from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD, GarmentQuerySet
 from .models import Garment, GarmentImage, GarmentStatus
-from .services import LISTING_FIELDS, garment_update
+from .services import LISTING_FIELDS, garment_lock_attributes, garment_update
 
 THUMBNAIL_PX = 64
 
@@ -110,12 +110,13 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
     list_per_page = 50
     show_full_result_count = False  # counting 1M rows on every page view is the slow part of an admin
     inlines = (GarmentImageInline,)
-    actions = ("mark_available", "mark_reserved", "mark_sold")
+    actions = ("reextract_attributes", "unlock_attributes", "mark_available", "mark_reserved", "mark_sold")
     readonly_fields = (
         "image_preview",
         "image_sha256",
         "sold_at",
         "ontology_table",
+        "ontology_conflicts_display",
         "source_attributes_table",
         "embeddings_table",
         "created_at",
@@ -129,7 +130,7 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             {
                 "description": "Editing a value here makes it a staff value (confidence 1) and locks it: "
                 "later extraction never overwrites a locked attribute.",
-                "fields": ("ontology_table", *ATTRIBUTE_NAMES, "ontology_locked"),
+                "fields": ("ontology_table", "ontology_conflicts_display", *ATTRIBUTE_NAMES, "ontology_locked"),
             },
         ),
         ("Catalogue labels", {"classes": ("collapse",), "fields": ("source_attributes_table",)}),
@@ -178,6 +179,15 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             body,
         )
 
+    @admin.display(description="extractors disagree")
+    def ontology_conflicts_display(self, obj: Garment) -> SafeString | str:
+        if not obj.ontology_conflicts:
+            return "-"
+        return format_html_join(
+            "", "<div>{}: {}</div>", ((name, ", ".join(f"{k} says {v}" for k, v in found.items()))
+                                      for name, found in obj.ontology_conflicts.items())
+        )  # fmt: skip
+
     @admin.display(description="labels the import brought (never read by extraction)")
     def source_attributes_table(self, obj: Garment) -> SafeString | str:
         if not obj.source_attributes:
@@ -221,6 +231,27 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             image_content=image_content,
             remove_image="image" in changed and upload is False,
         )
+
+    @admin.action(description="Re-extract attributes (locked and stated values are kept)", permissions=["change"])
+    def reextract_attributes(self, request: HttpRequest, queryset: QuerySet[Garment]) -> None:
+        from ontology.services import extract_garments
+
+        ids = list(queryset.values_list("pk", flat=True))
+        report = extract_garments(garment_ids=ids, force=True)
+        self.message_user(
+            request,
+            f"Re-extracted {report.extracted} garments ({report.changed} changed); {len(report.failed)} failed.",
+            messages.SUCCESS if not report.failed else messages.WARNING,
+        )
+
+    @admin.action(description="Unlock all attributes (extraction may update them again)", permissions=["change"])
+    def unlock_attributes(self, request: HttpRequest, queryset: QuerySet[Garment]) -> None:
+        count = 0
+        for garment in cast(GarmentQuerySet, queryset).without_vectors().iterator(chunk_size=500):
+            if garment.ontology_locked:
+                garment_lock_attributes(garment=garment, lock=[], unlock=list(garment.ontology_locked))
+                count += 1
+        self.message_user(request, f"Unlocked the attributes of {count} garments.", messages.SUCCESS)
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Garment], status: str) -> None:
         count = 0

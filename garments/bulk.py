@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models
 from psycopg import sql
@@ -20,21 +21,22 @@ def bulk_update_columns(objects: Sequence[models.Model], fields: Sequence[str]) 
         return 0
     model = type(objects[0])
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns: list[Any] = [meta.get_field(name) for name in fields]  # concrete fields, not relations
+    pk: Any = meta.pk
     arrays: list[list[str | None]] = [[str(obj.pk) for obj in objects]]
     for column in columns:
         values: list[str | None] = []
         for obj in objects:
-            value = column.value_from_object(obj)  # type: ignore[union-attr]
+            value = column.value_from_object(obj)
             if value is None:
                 values.append(None)
             elif isinstance(column, models.JSONField):
                 values.append(json.dumps(value, cls=column.encoder))
             else:
-                values.append(column.value_to_string(obj))  # type: ignore[union-attr]
+                values.append(column.value_to_string(obj))
         arrays.append(values)
-    names = [sql.Identifier(column.column) for column in columns]  # type: ignore[union-attr]
-    types = [sql.SQL(column.db_type(connection)) for column in columns]  # type: ignore[union-attr]
+    names = [sql.Identifier(column.column) for column in columns]
+    types = [sql.SQL(column.db_type(connection)) for column in columns]
     template = (
         "UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v(pk, {names}) WHERE t.{pk} = v.pk::{pk_type}"
     )
@@ -46,8 +48,8 @@ def bulk_update_columns(objects: Sequence[models.Model], fields: Sequence[str]) 
         ),
         arrays=sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in arrays),
         names=sql.SQL(", ").join(names),
-        pk=sql.Identifier(meta.pk.column),  # type: ignore[union-attr]
-        pk_type=sql.SQL(meta.pk.db_type(connection)),  # type: ignore[union-attr]
+        pk=sql.Identifier(pk.column),
+        pk_type=sql.SQL(pk.db_type(connection)),
     )
     with connection.cursor() as cursor:
         cursor.execute(statement.as_string(cursor.connection), arrays)

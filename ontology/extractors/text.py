@@ -83,13 +83,26 @@ def _distinct(found: list[tuple[Value, Match]]) -> list[tuple[Value, Match]]:
     return out
 
 
+def _leads_a_name(match: Match, matches: list[Match], tokens: list[str]) -> bool:
+    """A colour word opening the text and followed by a word that is neither vocabulary nor a
+    conjunction ("Blue Saint Men ...") is most likely the start of a brand name."""
+    if match.start != 0 or match.end >= len(tokens):
+        return False
+    follows = tokens[match.end]
+    return follows not in {"and", "or", "with"} and not any(other.start == match.end for other in matches)
+
+
 def extract_text(
     *, title: str, description: str = "", brand: str = "", vocabulary: Vocabulary | None = None
 ) -> tuple[dict[str, Extraction], list[Match]]:
     """Attributes read from the words, and every match (negated ones included) as evidence."""
     vocabulary = vocabulary or load_vocabulary()
-    title_matches = scan(tokenize(title[:MAX_INPUT_CHARS]), vocabulary, "title")
-    description_matches = scan(tokenize(description[:MAX_INPUT_CHARS]), vocabulary, "description")
+    tokens_by_field = {
+        "title": tokenize(title[:MAX_INPUT_CHARS]),
+        "description": tokenize(description[:MAX_INPUT_CHARS]),
+    }
+    title_matches = scan(tokens_by_field["title"], vocabulary, "title")
+    description_matches = scan(tokens_by_field["description"], vocabulary, "description")
     out: dict[str, Extraction] = {}
 
     def put(attribute: str, value: str, confidence: float, evidence: str) -> None:
@@ -133,8 +146,8 @@ def extract_text(
     # colours: first named is primary, a second distinct one secondary
     for matches, weight in ((title_matches, 1.0), (description_matches, 0.75)):
         colours = _distinct(_values(matches, "color"))
-        if len(colours) > 1 and colours[0][1].start == 0:
-            colours = colours[1:]  # "Blue Saint Men Red Shirt": a leading colour word is part of a name
+        if len(colours) > 1 and _leads_a_name(colours[0][1], matches, tokens_by_field[colours[0][1].field]):
+            colours = colours[1:]  # "Blue Saint Men Red Shirt": the leading colour word is part of a name
         if colours:
             put("primary_color", colours[0][0].canonical, (0.93 if len(colours) == 1 else 0.85) * weight, "words")
             if len(colours) > 1:
