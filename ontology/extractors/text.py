@@ -83,6 +83,10 @@ def _distinct(found: list[tuple[Value, Match]]) -> list[tuple[Value, Match]]:
     return out
 
 
+def _is_add_on(match: Match, tokens: list[str]) -> bool:
+    return match.start > 0 and tokens[match.start - 1] in {"with", "plus", "including", "incl"}
+
+
 def _leads_a_name(match: Match, matches: list[Match], tokens: list[str]) -> bool:
     """A colour word opening the text and followed by a word that is neither vocabulary nor a
     conjunction ("Blue Saint Men ...") is most likely the start of a brand name."""
@@ -108,9 +112,12 @@ def extract_text(
     def put(attribute: str, value: str, confidence: float, evidence: str) -> None:
         out[attribute] = Extraction(attribute, value, round(confidence, 3), SOURCE, evidence)
 
-    # subcategory: the head noun of a product title comes last ("... Navy Blue Shirt")
+    # subcategory: the head noun of a product title comes last ("... Navy Blue Shirt"), unless it
+    # is an add-on ("Silver Pendant with Chain": a pendant)
     for matches, weight in ((title_matches, 1.0), (description_matches, 0.75)):
         found = _distinct(_values(matches, "subcategory"))
+        heads = [(v, m) for v, m in found if not _is_add_on(m, tokens_by_field[m.field])]
+        found = heads or found
         if found:
             value, _ = found[-1]
             put("subcategory", value.canonical, (0.95 if len(found) == 1 else 0.8) * weight, "words")
