@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +33,7 @@ from garments.services import (
 from garments.signals import garments_changed
 
 from .extractors.image import ImageColourError, image_colour
+from .extractors.llm import LLMExtractor
 from .extractors.text import Extraction, extract_text
 from .metrics import ontology_extraction_confidence
 from .vocabulary import Vocabulary, load_vocabulary
@@ -75,11 +77,24 @@ def _photo_colour(garment: Garment, vocabulary: Vocabulary) -> Extraction | None
     return Extraction("primary_color", found[0], found[1], AttributeSource.IMAGE, "photo")
 
 
-def extract_candidates(garment: Garment, vocabulary: Vocabulary) -> tuple[dict[str, Extraction], dict[str, object]]:
+def llm_extractor(vocabulary: Vocabulary) -> LLMExtractor | None:
+    """The language-model extractor when switched on (ONTOLOGY_LLM_EXTRACTION and OPENAI_API_KEY)."""
+    if not (settings.ONTOLOGY_LLM_EXTRACTION and settings.OPENAI_API_KEY):
+        return None
+    return LLMExtractor(api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL,
+                        model=settings.ONTOLOGY_LLM_MODEL, vocabulary=vocabulary)  # fmt: skip
+
+
+def extract_candidates(
+    garment: Garment, vocabulary: Vocabulary, llm: LLMExtractor | None = None
+) -> tuple[dict[str, Extraction], dict[str, object]]:
     """The best value per attribute from every extractor, and the conflicts between them."""
     found, _ = extract_text(
         title=garment.title, description=garment.description, brand=_stated_brand(garment), vocabulary=vocabulary
     )
+    if llm is not None:
+        for attribute, extraction in llm.extract(title=garment.title, description=garment.description).items():
+            found.setdefault(attribute, extraction)  # the words' rules are more precise where they speak
     conflicts: dict[str, object] = {}
     photo = _photo_colour(garment, vocabulary)
     if photo is not None:
@@ -133,9 +148,10 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
     garments = list(queryset.only(*_READ_FIELDS).order_by("pk"))
     report.skipped = len(set(garment_ids)) - len(garments)
     results: dict[int, tuple[str, dict[str, Extraction], dict[str, object]]] = {}
+    llm = llm_extractor(vocabulary) if garments else None
     for garment in garments:
         try:
-            found, conflicts = extract_candidates(garment, vocabulary)
+            found, conflicts = extract_candidates(garment, vocabulary, llm)
         except Exception as exc:  # a batch boundary: record, log, go on with the others
             logger.exception("attribute extraction failed for garment %s", garment.pk)
             report.failed[garment.pk] = str(exc)[:300]

@@ -170,6 +170,9 @@ EMBEDDINGS_TORCH_THREADS = env.int("EMBEDDINGS_TORCH_THREADS", default=0)
 EMBEDDINGS_ENQUEUE_ON_SAVE = env.bool("EMBEDDINGS_ENQUEUE_ON_SAVE", default=True)
 # Saving a garment re-extracts its attributes when its words, photo or stated brand changed.
 ONTOLOGY_EXTRACT_ON_SAVE = env.bool("ONTOLOGY_EXTRACT_ON_SAVE", default=True)
+# Language-model extraction (opt-in: a request per garment), with OPENAI_API_KEY and OPENAI_BASE_URL.
+ONTOLOGY_LLM_EXTRACTION = env.bool("ONTOLOGY_LLM_EXTRACTION", default=False)
+ONTOLOGY_LLM_MODEL = env.str("ONTOLOGY_LLM_MODEL", default="gpt-4o-mini")
 # One worker process per allowed concurrent model call; each gets cores / concurrency threads.
 CELERY_WORKER_CONCURRENCY = MAX_CONCURRENT_EMBEDDINGS
 if BATCH_SIZE < 1 or MAX_CONCURRENT_EMBEDDINGS < 1 or VECTOR_SEARCH_CACHE_TTL < 0:

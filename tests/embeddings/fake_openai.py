@@ -27,6 +27,7 @@ class Script:
     always_status: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     shuffle: bool = False
+    chat_answer: dict[str, Any] = field(default_factory=dict)  # what /chat/completions returns as JSON content
 
 
 class FakeOpenAI:
@@ -52,6 +53,13 @@ class FakeOpenAI:
                     time.sleep(delay)
                 if status != 200:
                     self._send(status, {"error": {"message": f"scripted {status}", "type": "server_error"}}, headers)
+                    return
+                if self.path.endswith("/chat/completions"):
+                    message = {"role": "assistant", "content": json.dumps(script.chat_answer)}
+                    self._send(200, {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                                     "model": body["model"],
+                                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}, {})  # fmt: skip
                     return
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = [
