@@ -56,10 +56,11 @@ class FakeOpenAI:
                     return
                 if self.path.endswith("/chat/completions"):
                     message = {"role": "assistant", "content": json.dumps(script.chat_answer)}
-                    self._send(200, {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
-                                     "model": body["model"],
-                                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}, {})  # fmt: skip
+                    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+                    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+                    completion = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                                  "model": body["model"], "choices": [choice], "usage": usage}  # fmt: skip
+                    self._send(200, completion, {})
                     return
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = [
