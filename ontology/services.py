@@ -32,6 +32,8 @@ from garments.services import (
 )
 from garments.signals import garments_changed
 
+from .extractors.embedding import ATTRIBUTES as ATTRIBUTES_BY_MEANING
+from .extractors.embedding import EmbeddingFallback
 from .extractors.image import ImageColourError, image_colour
 from .extractors.llm import LLMExtractor
 from .extractors.text import Extraction, extract_text
@@ -132,6 +134,30 @@ _WRITE_FIELDS = [
 ]
 
 
+def _fill_from_meaning(
+    garments: list[Garment],
+    results: dict[int, tuple[str, dict[str, Extraction], dict[str, object]]],
+    vocabulary: Vocabulary,
+) -> None:
+    """The category from the text's meaning, where the extractors found none."""
+    if not settings.ONTOLOGY_EMBEDDING_FALLBACK:
+        return
+    open_garments = [g for g in garments if g.pk in results and not set(ATTRIBUTES_BY_MEANING) <= set(results[g.pk][1])]
+    if not open_garments:
+        return
+    from embeddings.registry import get_encoder
+
+    encoder = get_encoder("text")
+    if encoder is None:
+        return
+    fallback = EmbeddingFallback(vocabulary, encoder)
+    texts = [f"{g.title}. {g.description[:500]}" for g in open_garments]
+    for garment, meaning in zip(open_garments, fallback.extract_many(texts), strict=True):
+        found = results[garment.pk][1]
+        for attribute, extraction in meaning.items():
+            found.setdefault(attribute, extraction)
+
+
 def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> ExtractReport:
     """Extract and store the attributes of these garments that need it (all of them with force).
 
@@ -157,6 +183,7 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
             report.failed[garment.pk] = str(exc)[:300]
             continue
         results[garment.pk] = (ontology_input_hash(garment), found, conflicts)
+    _fill_from_meaning(garments, results, vocabulary)
     now = timezone.now()
     written: list[Garment] = []
     with transaction.atomic():

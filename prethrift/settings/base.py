@@ -170,6 +170,8 @@ EMBEDDINGS_TORCH_THREADS = env.int("EMBEDDINGS_TORCH_THREADS", default=0)
 EMBEDDINGS_ENQUEUE_ON_SAVE = env.bool("EMBEDDINGS_ENQUEUE_ON_SAVE", default=True)
 # Saving a garment re-extracts its attributes when its words, photo or stated brand changed.
 ONTOLOGY_EXTRACT_ON_SAVE = env.bool("ONTOLOGY_EXTRACT_ON_SAVE", default=True)
+# The category from the text's meaning (local text model) where the words name none.
+ONTOLOGY_EMBEDDING_FALLBACK = env.bool("ONTOLOGY_EMBEDDING_FALLBACK", default=True)
 # Language-model extraction (opt-in: a request per garment), with OPENAI_API_KEY and OPENAI_BASE_URL.
 ONTOLOGY_LLM_EXTRACTION = env.bool("ONTOLOGY_LLM_EXTRACTION", default=False)
 ONTOLOGY_LLM_MODEL = env.str("ONTOLOGY_LLM_MODEL", default="gpt-4o-mini")

@@ -128,7 +128,7 @@ def test_evaluate_ontology_on_the_sample(sample_dir, tmp_path):
     call_command("evaluate_ontology", "--csv", str(sample_dir / "styles.csv"), "--json", stdout=out)
     result = json.loads(out.getvalue())
     assert result["rows"] == 500 and result["garments_per_second"] > 1000
-    assert set(result["attributes"]) == {"gender", "subcategory", "primary_color", "occasion", "season"}
+    assert set(result["attributes"]) == {"gender", "subcategory", "primary_color", "occasion", "season", "category"}
     assert result["attributes"]["gender"]["accuracy"] > 0.9
     assert result["worst_attribute"]["confusions"]
     (tmp_path / "bad.csv").write_text("sku,title\n1,x\n")

@@ -21,6 +21,11 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, required=True, help="a Myntra-format styles CSV")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument("--limit", type=int, default=None)
+        parser.add_argument(
+            "--with-meaning",
+            action="store_true",
+            help="let the embedding fallback fill a category the words leave open",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["csv"]
@@ -29,7 +34,7 @@ class Command(BaseCommand):
         if options["limit"] is not None and options["limit"] < 1:
             raise CommandError("--limit must be at least 1")
         try:
-            rows, rate, scores = evaluate_titles(path, limit=options["limit"])
+            rows, rate, scores = evaluate_titles(path, limit=options["limit"], meaning=options["with_meaning"])
         except (ValueError, UnicodeDecodeError) as exc:
             raise CommandError(str(exc)) from exc
         result: dict[str, Any] = {
