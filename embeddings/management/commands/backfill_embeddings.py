@@ -8,7 +8,6 @@ var/backfill/ so that it, too, resumes rather than starting over.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -31,6 +30,7 @@ from embeddings.services import EmbedReport, embed_garments
 from embeddings.tasks import embed_garments_task
 from garments.managers import EmbeddingSpace
 from garments.models import Garment
+from prethrift.batching import Checkpoint, keyset_batches
 
 SPACE_NAMES: dict[str, EmbeddingSpace] = {"image": "image", "text": "text", "openai": "openai_text"}
 TRANSIENT_RETRIES = 3
@@ -103,9 +103,6 @@ class Command(BaseCommand):
         self.stdout.write(f"log: {path}")
         return logger
 
-    def _checkpoint_path(self, space: str) -> Path:
-        return Path(settings.VAR_DIR) / "backfill" / f"{space}-force.json"
-
     def _candidates(
         self, space: EmbeddingSpace, model_id: str, force: bool, since: datetime | None
     ) -> QuerySet[Garment]:
@@ -124,10 +121,9 @@ class Command(BaseCommand):
         force, limit = options["force"], options["limit"]
         candidates = self._candidates(space, encoder.id, force, since)
         last_pk = 0
-        checkpoint = self._checkpoint_path(space)
-        if force and checkpoint.exists() and not options["dry_run"]:
-            last_pk = int(json.loads(checkpoint.read_text()).get("last_pk", 0))
-            self.stdout.write(f"{space}: resuming a forced run after garment {last_pk} ({checkpoint})")
+        checkpoint = Checkpoint(Path(settings.VAR_DIR) / "backfill" / f"{space}-force.json")
+        if force and not options["dry_run"] and (last_pk := checkpoint.resume_after()):
+            self.stdout.write(f"{space}: resuming a forced run after garment {last_pk} ({checkpoint.path})")
         total = candidates.filter(pk__gt=last_pk).count()
         if limit is not None:
             total = min(total, limit)
@@ -141,11 +137,7 @@ class Command(BaseCommand):
         report = EmbedReport(space=space)
         done, enqueued, started = 0, 0, time.monotonic()
         try:
-            while limit is None or done < limit:
-                take = batch_size if limit is None else min(batch_size, limit - done)
-                ids = list(candidates.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:take])
-                if not ids:
-                    break
+            for ids in keyset_batches(candidates, batch_size=batch_size, limit=limit, after=last_pk):
                 if options["run_async"]:
                     embed_garments_task.delay(ids, [space], force)
                     enqueued += len(ids)
@@ -156,11 +148,9 @@ class Command(BaseCommand):
                                      batch.computed, batch.skipped, len(batch.failed))  # fmt: skip
                     for garment_id, message in batch.failed.items():
                         self.logger.warning("garment %d failed: %s", garment_id, message)
-                last_pk = ids[-1]
                 done += len(ids)
                 if force:
-                    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                    checkpoint.write_text(json.dumps({"last_pk": last_pk, "space": space}))
+                    checkpoint.save(ids[-1])
                 bar.update(len(ids))
                 if not show_bar and not options["no_progress"] and done % (batch_size * 20) < batch_size:
                     rate = done / max(time.monotonic() - started, 1e-9)
@@ -168,7 +158,7 @@ class Command(BaseCommand):
         finally:
             bar.close()
         if force and (limit is None or done < limit):
-            checkpoint.unlink(missing_ok=True)  # finished: the next --force starts from the beginning
+            checkpoint.finish()  # finished: the next --force starts from the beginning
         self._summary(space, report, enqueued, time.monotonic() - started, options["run_async"])
 
     def _run_batch(self, ids: list[int], space: EmbeddingSpace, force: bool) -> EmbedReport:

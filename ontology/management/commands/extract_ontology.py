@@ -8,7 +8,6 @@ checkpoint under var/ontology/ for the same reason.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from argparse import ArgumentParser
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from garments.models import Garment
 from ontology.services import ExtractReport, extract_garments, ontology_version
 from ontology.tasks import extract_garments_task
+from prethrift.batching import Checkpoint, keyset_batches
 
 
 class Command(BaseCommand):
@@ -47,10 +47,9 @@ class Command(BaseCommand):
             raise CommandError("--async needs a broker (CELERY_BROKER_URL or REDIS_URL); without one, run inline")
         force = options["force"]
         candidates = Garment.objects.all() if force else Garment.objects.needs_extraction(version=ontology_version())
-        checkpoint = Path(settings.VAR_DIR) / "ontology" / "extract-force.json"
+        checkpoint = Checkpoint(Path(settings.VAR_DIR) / "ontology" / "extract-force.json")
         last_pk = 0
-        if force and checkpoint.exists() and not options["dry_run"]:
-            last_pk = int(json.loads(checkpoint.read_text()).get("last_pk", 0))
+        if force and not options["dry_run"] and (last_pk := checkpoint.resume_after()):
             self.stdout.write(f"resuming a forced run after garment {last_pk}")
         total = candidates.filter(pk__gt=last_pk).count()
         total = min(total, limit) if limit else total
@@ -62,11 +61,7 @@ class Command(BaseCommand):
         bar = tqdm(total=total, unit="garment", disable=not show_bar, file=sys.stderr, dynamic_ncols=True)
         report, done, enqueued, started = ExtractReport(), 0, 0, time.monotonic()
         try:
-            while limit is None or done < limit:
-                take = batch_size if limit is None else min(batch_size, limit - done)
-                ids = list(candidates.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:take])
-                if not ids:
-                    break
+            for ids in keyset_batches(candidates, batch_size=batch_size, limit=limit, after=last_pk):
                 if options["run_async"]:
                     extract_garments_task.delay(ids, force)
                     enqueued += len(ids)
@@ -76,15 +71,14 @@ class Command(BaseCommand):
                     report.changed += batch.changed
                     report.skipped += batch.skipped
                     report.failed.update(batch.failed)
-                last_pk, done = ids[-1], done + len(ids)
+                done += len(ids)
                 if force:
-                    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                    checkpoint.write_text(json.dumps({"last_pk": last_pk}))
+                    checkpoint.save(ids[-1])
                 bar.update(len(ids))
         finally:
             bar.close()
         if force and (limit is None or done < limit):
-            checkpoint.unlink(missing_ok=True)
+            checkpoint.finish()
         seconds = time.monotonic() - started
         if options["run_async"]:
             self.stdout.write(self.style.SUCCESS(f"enqueued {enqueued} garments for the workers"))
