@@ -189,6 +189,23 @@ if EMBEDDINGS_CLIP_PRECISION not in ("int8", "fp32"):
     )
 
 
+# --- Search ------------------------------------------------------------------------------------
+# At or below this many filtered rows, vector search scans them exactly (a few ms for 2,000 rows of
+# 384 floats); above, it uses HNSW (docs/search.md has the measurements behind the number).
+SEARCH_EXACT_SCAN_MAX_ROWS = env.int("SEARCH_EXACT_SCAN_MAX_ROWS", default=2000)
+SEARCH_HNSW_MAX_SCAN_TUPLES = env.int("SEARCH_HNSW_MAX_SCAN_TUPLES", default=20000)
+SEARCH_SELECTIVITY_COUNT_CAP = 200_000  # counting further costs more than a wrong ef_search guess
+SEARCH_CANDIDATES_PER_SIGNAL = env.int("SEARCH_CANDIDATES_PER_SIGNAL", default=200)
+SEARCH_RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.): damps the top ranks' weight
+# Weight of each signal in fusion, and the boost per matched soft term (times its confidence).
+SEARCH_SIGNAL_WEIGHTS = {"text": 1.0, "openai_text": 1.0, "image": 1.0, "keyword": 1.0, "trigram": 0.5}
+SEARCH_SOFT_TERM_BOOSTS = {
+    "subcategory": 0.03, "category": 0.01, "primary_color": 0.02, "secondary_color": 0.005, "gender": 0.02,
+    "brand": 0.03, "material": 0.015, "pattern": 0.01, "style": 0.005, "fit": 0.005, "season": 0.005,
+    "occasion": 0.005, "sleeve_length": 0.005, "era": 0.005, "condition": 0.01, "size": 0.01,
+}  # fmt: skip
+
+
 # --- Auth, i18n, static and media --------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,170 @@
+"""Search filters: validated against the vocabulary, merged with what the query text said, compiled to SQL.
+
+Accepted keys: any of the 16 attributes (a value or a list; values are canonicalised through the
+vocabulary, so "Navy Blue" is navy and "levis" is levi's), `price_range` ({"min", "max"} or
+[min, max]), `currency`, and `status` (a value, a list, or "any"; only available garments unless
+asked). Unknown keys or values are an error that names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Q
+
+from garments.attributes import ATTRIBUTE_NAMES, normalise_attribute_value
+from garments.models import GarmentStatus
+from ontology.query import ParsedQuery
+from ontology.sizes import find_sizes
+from ontology.vocabulary import SECTIONS, Vocabulary, load_vocabulary
+from prethrift.errors import ApplicationError
+
+# Attributes whose values must be vocabulary values; brand and size also accept values outside it
+# (a catalogue's own brands, its own size labels), normalised.
+SECTION_OF = {attribute: section for section, attributes in SECTIONS.items() for attribute in attributes}
+OPEN_ATTRIBUTES = {"brand", "size"}
+MAX_VALUES = 50
+
+
+class InvalidFilterError(ApplicationError):
+    code = "invalid_filter"
+
+
+@dataclass
+class SearchFilters:
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    currency: str | None = None
+    statuses: list[str] | None = field(default_factory=lambda: [GarmentStatus.AVAILABLE.value])  # None: any
+
+    def q(self) -> Q:
+        condition = Q()
+        for attribute, values in self.attributes.items():
+            condition &= Q(**{f"{attribute}__in": values})
+        if self.price_min is not None:
+            condition &= Q(price__gte=self.price_min)
+        if self.price_max is not None:
+            condition &= Q(price__lte=self.price_max)
+        if self.currency:
+            condition &= Q(currency=self.currency)
+        if self.statuses is not None:
+            condition &= Q(status__in=self.statuses)
+        return condition
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.attributes)
+        if self.price_min is not None or self.price_max is not None:
+            out["price_range"] = {
+                "min": str(self.price_min) if self.price_min is not None else None,
+                "max": str(self.price_max) if self.price_max is not None else None,
+            }
+        if self.currency:
+            out["currency"] = self.currency
+        out["status"] = self.statuses if self.statuses is not None else "any"
+        return out
+
+
+def _decimal(value: Any, name: str) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidFilterError(f"{name} {value!r} is not a number", details={name: str(value)}) from None
+    if not number.is_finite() or number < 0:
+        raise InvalidFilterError(f"{name} must be a number >= 0", details={name: str(value)})
+    return number
+
+
+def _canonical(attribute: str, raw: Any, vocabulary: Vocabulary) -> str:
+    text = str(raw).strip()
+    if not text:
+        raise InvalidFilterError(f"an empty value for {attribute}", details={attribute: raw})
+    section = SECTION_OF[attribute]
+    found = vocabulary.canonical(section, text)
+    if found:
+        return found
+    if attribute == "size" and (sizes := find_sizes(f"size {text}", vocabulary)):
+        return sizes[0].value
+    if attribute in OPEN_ATTRIBUTES:
+        return normalise_attribute_value(text)
+    known = sorted(vocabulary.values[section])
+    raise InvalidFilterError(
+        f"{text!r} is not a known {attribute}; known values: {', '.join(known[:40])}"
+        + (" ..." if len(known) > 40 else ""),
+        details={"attribute": attribute, "value": text},
+    )
+
+
+def parse_filters(raw: dict[str, Any] | None, *, vocabulary: Vocabulary | None = None) -> SearchFilters:
+    """Validate a client's filters; raises InvalidFilterError naming the first bad key or value."""
+    vocabulary = vocabulary or load_vocabulary()
+    raw = dict(raw or {})
+    filters = SearchFilters()
+    unknown = sorted(set(raw) - set(ATTRIBUTE_NAMES) - {"price_range", "currency", "status"})
+    if unknown:
+        raise InvalidFilterError(
+            f"unknown filters: {', '.join(unknown)}; use attributes ({', '.join(ATTRIBUTE_NAMES)}), "
+            "price_range, currency or status",
+            details={"unknown": unknown},
+        )
+    for attribute in ATTRIBUTE_NAMES:
+        if attribute not in raw or raw[attribute] in (None, "", []):
+            continue
+        values = raw[attribute] if isinstance(raw[attribute], list | tuple) else [raw[attribute]]
+        if len(values) > MAX_VALUES:
+            raise InvalidFilterError(f"at most {MAX_VALUES} values for {attribute}", details={attribute: len(values)})
+        filters.attributes[attribute] = sorted({_canonical(attribute, value, vocabulary) for value in values})
+    price = raw.get("price_range")
+    if price not in (None, "", {}):
+        if isinstance(price, dict):
+            low, high = price.get("min"), price.get("max")
+        elif isinstance(price, list | tuple) and len(price) == 2:
+            low, high = price
+        else:
+            raise InvalidFilterError(
+                'price_range is {"min": x, "max": y} or [min, max]', details={"price_range": price}
+            )
+        filters.price_min, filters.price_max = _decimal(low, "price_range.min"), _decimal(high, "price_range.max")
+        if filters.price_min is not None and filters.price_max is not None and filters.price_min > filters.price_max:
+            raise InvalidFilterError("price_range.min is above price_range.max", details={"price_range": price})
+    if raw.get("currency"):
+        currency = str(raw["currency"]).strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise InvalidFilterError(
+                f"currency {raw['currency']!r} is not an ISO 4217 code", details={"currency": raw["currency"]}
+            )
+        filters.currency = currency
+    status = raw.get("status")
+    if status == "any":
+        filters.statuses = None
+    elif status not in (None, "", []):
+        statuses = status if isinstance(status, list | tuple) else [status]
+        bad = sorted(str(s) for s in statuses if s not in GarmentStatus.values)
+        if bad:
+            raise InvalidFilterError(
+                f"unknown status {', '.join(bad)}; use {', '.join(GarmentStatus.values)} or any",
+                details={"status": bad},
+            )
+        filters.statuses = sorted(set(statuses))
+    return filters
+
+
+def merge_parsed(filters: SearchFilters, parsed: ParsedQuery, explicit: set[str]) -> SearchFilters:
+    """Hard filters the query text stated (price bounds, sizes, availability), where the client did not
+    set the same filter explicitly: explicit filters win."""
+    if "price_range" not in explicit:
+        if "price_min" in parsed.filters:
+            filters.price_min = parsed.filters["price_min"]  # type: ignore[assignment]
+        if "price_max" in parsed.filters:
+            filters.price_max = parsed.filters["price_max"]  # type: ignore[assignment]
+    # A currency in the words ("under 30 euros") is shown to the client but not filtered on: with no
+    # exchange rates here, it would hide every garment priced in the store's own currency.
+    if "size" not in explicit and parsed.filters.get("size"):
+        filters.attributes["size"] = list(parsed.filters["size"])  # type: ignore[call-overload]
+    if "status" not in explicit and parsed.filters.get("status"):
+        filters.statuses = [str(parsed.filters["status"])]
+    return filters
