@@ -206,6 +206,11 @@ SEARCH_SOFT_TERM_BOOSTS = {
 }  # fmt: skip
 
 
+# A public storefront searches without a token; otherwise search needs one (or a staff session).
+SEARCH_ALLOW_ANONYMOUS = env.bool("SEARCH_ALLOW_ANONYMOUS", default=False)
+SEARCH_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+
 # --- Auth, i18n, static and media --------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -244,6 +249,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "prethrift.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_RATES": {
+        "search": env.str("SEARCH_THROTTLE_RATE", default="120/min"),
+        "image_search": env.str("IMAGE_SEARCH_THROTTLE_RATE", default="20/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prethrift API",

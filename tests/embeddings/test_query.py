@@ -56,7 +56,7 @@ def test_vectors_are_shared_through_real_redis(settings):
     hits = _count("hit")
     vector = embed_query("wool coat", "text")
     caches["default"].close()
-    assert caches["default"].get(query_cache_key("local:all-MiniLM-L6-v2", "wool coat")) == vector.tobytes()  # type: ignore[union-attr]
+    assert caches["default"].get(query_cache_key("local:all-MiniLM-L6-v2", "wool coat")) == vector.tobytes()
     embed_query("wool coat", "text")
     assert _count("hit") == hits + 1
 

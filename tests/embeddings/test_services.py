@@ -37,7 +37,7 @@ def test_text_vectors_are_computed_once_and_stored_with_their_provenance(garment
     assert scarf.text_embedding_model == "local:all-MiniLM-L6-v2"
     assert scarf.text_embedding_source_hash == scarf.text_content_hash
     stored = np.asarray(scarf.text_embedding_vec)
-    expected = registry.get_encoder("text").embed_texts([garment_document(scarf)])[0]  # type: ignore[union-attr]
+    expected = registry.get_encoder("text").embed_texts([garment_document(scarf)])[0]
     assert float(stored @ expected) > 0.9999
     assert not Garment.objects.needs_embedding("text").exists()
 

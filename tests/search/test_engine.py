@@ -88,7 +88,7 @@ def test_filter_values_are_canonicalised(catalogue):
 
 
 def test_the_planner_scans_small_filtered_sets_exactly_and_uses_hnsw_for_large_ones(catalogue, settings):
-    vector = Garment.objects.exclude(text_embedding_vec=None).first().text_embedding_vec  # type: ignore[union-attr]
+    vector = Garment.objects.exclude(text_embedding_vec=None).first().text_embedding_vec
     query = [float(x) for x in vector]
     small = Garment.objects.filter(subcategory="jeans")
     assert nearest(small, "text_embedding_vec", query, 10).path == "exact"

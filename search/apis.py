@@ -1,0 +1,133 @@
+"""Search endpoints: thin views over HybridSearchEngine; every error is a 4xx with the stable body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, throttling
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from garments.attributes import ATTRIBUTE_NAMES
+from ontology.vocabulary import load_vocabulary
+
+from .engine import HybridSearchEngine
+from .serializers import SearchRequestSerializer, SearchResponseSerializer, filters_from_query_params, result_payload
+
+ERROR_RESPONSE = {
+    400: OpenApiTypes.OBJECT,
+    401: OpenApiTypes.OBJECT,
+    404: OpenApiTypes.OBJECT,
+    429: OpenApiTypes.OBJECT,
+}
+
+
+class SearchPermission(permissions.BasePermission):
+    """Token or session users; anyone when SEARCH_ALLOW_ANONYMOUS is set (a public storefront)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(settings.SEARCH_ALLOW_ANONYMOUS or (request.user and request.user.is_authenticated))
+
+
+class SearchThrottle(throttling.ScopedRateThrottle):
+    scope_attr = "throttle_scope"
+
+
+class ImageSearchThrottle(throttling.UserRateThrottle):
+    """Tighter: an image search runs the CLIP image tower."""
+
+    scope = "image_search"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if "image" not in request.FILES:
+            return True
+        return super().allow_request(request, view)
+
+
+def _run(request: Request, data: dict[str, Any], *, similar_to: int | None = None) -> Response:
+    serializer = SearchRequestSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    values = serializer.validated_data
+    image = values["image"].read() if values.get("image") else None
+    result = HybridSearchEngine().search(
+        query=values["q"],
+        image=image,
+        similar_to=similar_to if similar_to is not None else values["similar_to"],
+        filters=values["filters"],
+        limit=values["limit"],
+        cursor=values["cursor"] or None,
+        explain=values["explain"],
+        facets=values["facets"],
+    )
+    return Response(result_payload(result, {"request": request}))
+
+
+SEARCH_PARAMETERS = [
+    OpenApiParameter("q", str, description="shopper text, e.g. 'blue denim jacket under $100'"),
+    OpenApiParameter("limit", int, description="1..100, default 20"),
+    OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
+    OpenApiParameter("explain", bool),
+    OpenApiParameter("facets", bool),
+    OpenApiParameter("price_min", float),
+    OpenApiParameter("price_max", float),
+    OpenApiParameter("currency", str),
+    OpenApiParameter("status", str, many=True, description="available (default), reserved, sold, or any"),
+    *[OpenApiParameter(name, str, many=True, description=f"filter on {name}") for name in ATTRIBUTE_NAMES],
+]
+
+
+class SearchView(APIView):
+    permission_classes = (SearchPermission,)
+    throttle_classes = (SearchThrottle, ImageSearchThrottle)
+    throttle_scope = "search"
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+
+    @extend_schema(parameters=SEARCH_PARAMETERS, responses={200: SearchResponseSerializer, **ERROR_RESPONSE})
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        data: dict[str, Any] = {
+            key: params[key] for key in ("q", "limit", "cursor", "explain", "facets") if key in params
+        }
+        data["filters"] = filters_from_query_params(params)
+        return _run(request, data)
+
+    @extend_schema(request=SearchRequestSerializer, responses={200: SearchResponseSerializer, **ERROR_RESPONSE})
+    def post(self, request: Request) -> Response:
+        data: dict[str, Any] = dict(request.data.items()) if hasattr(request.data, "items") else {}
+        if "image" in request.FILES:
+            data["image"] = request.FILES["image"]
+        if isinstance(data.get("filters"), str):  # multipart: filters as a JSON string
+            import json
+
+            try:
+                data["filters"] = json.loads(data["filters"])
+            except json.JSONDecodeError:
+                data["filters"] = {"_": "not JSON"}
+        return _run(request, data)
+
+
+class SimilarView(APIView):
+    permission_classes = (SearchPermission,)
+    throttle_classes = (SearchThrottle,)
+    throttle_scope = "search"
+
+    @extend_schema(parameters=SEARCH_PARAMETERS[1:], responses={200: SearchResponseSerializer, **ERROR_RESPONSE})
+    def get(self, request: Request, pk: int) -> Response:
+        params = request.query_params
+        data: dict[str, Any] = {key: params[key] for key in ("limit", "cursor", "explain", "facets") if key in params}
+        data["filters"] = filters_from_query_params(params)
+        return _run(request, data, similar_to=pk)
+
+
+class OntologyView(APIView):
+    permission_classes = (SearchPermission,)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        """The vocabulary: canonical values and synonyms per attribute (read-only)."""
+        return Response(load_vocabulary().to_dict())
