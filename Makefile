@@ -34,7 +34,7 @@ serve: $(STAMP)
 	@echo ""
 	@echo "Prethrift is starting at http://$(HOST):$(PORT)/"
 	@echo "  admin:    http://$(HOST):$(PORT)/admin/   (user: admin, password: admin)"
-	@echo "  API root: http://$(HOST):$(PORT)/api/v1/"
+	@echo "  API root: http://$(HOST):$(PORT)/api/v1/   (search: /api/v1/search/?q=..., docs: /api/docs/)"
 	@echo "  metrics:  http://$(HOST):$(PORT)/metrics"
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)

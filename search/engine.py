@@ -108,7 +108,10 @@ class HybridSearchEngine:
         cursor: str | None = None,
         explain: bool = False,
         facets: bool = True,
+        only_signals: set[str] | None = None,
+        boosts: bool = True,
     ) -> SearchResult:
+        """`only_signals` and `boosts` exist for evaluation: each signal alone, with the same filters."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         query = " ".join((query or "").split())
@@ -145,6 +148,8 @@ class HybridSearchEngine:
         if similar_to is not None:
             mode = "similar"
             self._similar_signals(similar_to, base, pool, signals, planner)
+        if only_signals is not None:
+            signals = {name: rows for name, rows in signals.items() if name in only_signals}
         timings["candidates_ms"] = _ms(started) - sum(timings.values())
 
         if mode == "browse":
@@ -155,7 +160,7 @@ class HybridSearchEngine:
             scores = _fuse(signals)
             page_ids, more = [], False
         garments = Garment.objects.without_vectors().in_bulk(list(scores))
-        hits = self._rank(scores, garments, signals, parsed, explain) if mode != "browse" else [
+        hits = self._rank(scores, garments, signals, parsed if boosts else None, explain) if mode != "browse" else [
             Hit(garments[pk], 0.0) for pk in page_ids if pk in garments
         ]  # fmt: skip
         if mode != "browse":

@@ -32,5 +32,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Staff login: {username} / {password}" + (" (created)" if created else ""))
         self.stdout.write(f"API token for {DEMO_CLIENT}: {token.key}")
         self.stdout.write(
-            f'Try: curl -H "Authorization: Token {token.key}" "http://127.0.0.1:8000/api/v1/garments/?page_size=2"'
+            f'Try a search: curl -H "Authorization: Token {token.key}" '
+            '"http://127.0.0.1:8000/api/v1/search/?q=blue+shirt+under+%2450&limit=3&explain=true"'
         )
+        self.stdout.write("API docs: http://127.0.0.1:8000/api/docs/")
