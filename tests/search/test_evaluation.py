@@ -51,5 +51,5 @@ def test_bad_query_files_are_command_errors(tmp_path):
     with pytest.raises(CommandError, match="is not a file"):
         call_command("evaluate_search", "--queries", str(tmp_path / "missing.jsonl"))
     (tmp_path / "bad.jsonl").write_text('{"query": "x"}\n')
-    with pytest.raises(CommandError, match="bad.jsonl:1: not a query line"):
+    with pytest.raises(CommandError, match=r"bad\.jsonl:1: not a query line"):
         call_command("evaluate_search", "--queries", str(tmp_path / "bad.jsonl"))
