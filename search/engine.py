@@ -191,16 +191,9 @@ class HybridSearchEngine:
             vector = embed_query(query, space)
             if vector is not None:
                 self._vector(space, vector, base, pool, signals, planner, space)
-        words = [w for w in tokenize(query) if w not in KEYWORD_STOPWORDS and not w.isdigit()]
+        words = list(dict.fromkeys(w for w in tokenize(query) if w not in KEYWORD_STOPWORDS and not w.isdigit()))
         if words:
-            search_query = SearchQuery(" | ".join(dict.fromkeys(words)), search_type="raw", config="english")
-            rows = (
-                base.filter(search_vector=search_query)
-                .annotate(rank=SearchRank("search_vector", search_query, cover_density=True))
-                .order_by("-rank", "pk")
-                .values_list("pk", "rank")[:pool]
-            )
-            signals["keyword"] = [(pk, float(rank)) for pk, rank in rows]
+            signals["keyword"] = self._keyword(base, words, pool)
         residual = parsed.residual if parsed else ""
         if residual and database_features().has_pg_trgm:
             similar = (
@@ -210,6 +203,28 @@ class HybridSearchEngine:
                 .values_list("pk", "similarity")[:pool]
             )
             signals["trigram"] = [(pk, float(similarity)) for pk, similarity in similar]
+
+    def _keyword(self, base: QuerySet[Garment], words: list[str], pool: int) -> list[tuple[int, float]]:
+        """Every word first (few rows to rank, and the best ones); then any word, if that found too few.
+
+        Ranking an OR of common words ("men") means ranking half the catalogue: 110 ms of the 200
+        an early search took. The AND query answers most shopper queries alone.
+        """
+        found: list[tuple[int, float]] = []
+        for joiner in (" & ", " | ") if len(words) > 1 else (" | ",):
+            search_query = SearchQuery(joiner.join(words), search_type="raw", config="english")
+            seen = {pk for pk, _ in found}
+            rows = (
+                base.filter(search_vector=search_query)
+                .exclude(pk__in=seen)
+                .annotate(rank=SearchRank("search_vector", search_query, cover_density=True))
+                .order_by("-rank", "pk")
+                .values_list("pk", "rank")[: pool - len(found)]
+            )
+            found += [(pk, float(rank)) for pk, rank in rows]
+            if len(found) >= pool // 4:
+                break
+        return found
 
     def _image_signal(self, image: bytes, base: QuerySet[Garment], pool: int,
                       signals: dict[str, list[tuple[int, float]]], planner: dict[str, str]) -> None:  # fmt: skip

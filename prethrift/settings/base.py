@@ -194,8 +194,9 @@ if EMBEDDINGS_CLIP_PRECISION not in ("int8", "fp32"):
 # 384 floats); above, it uses HNSW (docs/search.md has the measurements behind the number).
 SEARCH_EXACT_SCAN_MAX_ROWS = env.int("SEARCH_EXACT_SCAN_MAX_ROWS", default=2000)
 SEARCH_HNSW_MAX_SCAN_TUPLES = env.int("SEARCH_HNSW_MAX_SCAN_TUPLES", default=20000)
-SEARCH_SELECTIVITY_COUNT_CAP = 200_000  # counting further costs more than a wrong ef_search guess
-SEARCH_CANDIDATES_PER_SIGNAL = env.int("SEARCH_CANDIDATES_PER_SIGNAL", default=200)
+# Candidates per signal: beyond rank 100, RRF's 1/(60+rank) adds little, and pool size drives
+# both HNSW's ef_search and the keyword ranking cost.
+SEARCH_CANDIDATES_PER_SIGNAL = env.int("SEARCH_CANDIDATES_PER_SIGNAL", default=100)
 SEARCH_RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.): damps the top ranks' weight
 # Weight of each signal in fusion, and the boost per matched soft term (times its confidence).
 SEARCH_SIGNAL_WEIGHTS = {"text": 1.0, "openai_text": 1.0, "image": 1.0, "keyword": 1.0, "trigram": 0.5}
