@@ -17,14 +17,16 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet
 
 from embeddings.query import embed_query
 from embeddings.registry import configured_spaces, get_encoder
+from garments.attributes import ATTRIBUTE_NAMES
 from garments.models import Garment
 from ontology.query import ParsedQuery, parse_query
 from ontology.vocabulary import tokenize
@@ -159,14 +161,22 @@ class HybridSearchEngine:
         else:
             scores = _fuse(signals)
             page_ids, more = [], False
-        garments = Garment.objects.without_vectors().in_bulk(list(scores))
-        hits = self._rank(scores, garments, signals, parsed if boosts else None, explain) if mode != "browse" else [
-            Hit(garments[pk], 0.0) for pk in page_ids if pk in garments
-        ]  # fmt: skip
-        if mode != "browse":
-            hits = _collapse_duplicates(hits)
-            more = len(hits) > offset + limit
-            hits = hits[offset : offset + limit]
+        if mode == "browse":
+            garments = Garment.objects.without_vectors().in_bulk(page_ids)
+            hits = [Hit(garments[pk], 0.0) for pk in page_ids if pk in garments]
+        else:
+            # Ranking needs only the attributes (boosts) and the photo hash (duplicates) of every
+            # candidate; whole rows are read for the page alone.
+            light = {
+                row["pk"]: SimpleNamespace(**row)
+                for row in Garment.objects.filter(pk__in=list(scores)).values("pk", "image_sha256", *ATTRIBUTE_NAMES)
+            }
+            ranked_hits = _collapse_duplicates(self._rank(scores, light, signals, parsed if boosts else None, explain))
+            more = len(ranked_hits) > offset + limit
+            hits = ranked_hits[offset : offset + limit]
+            full = Garment.objects.without_vectors().in_bulk([hit.garment.pk for hit in hits])
+            for hit in hits:
+                hit.garment = full[hit.garment.pk]
         timings["fusion_ms"] = _ms(started) - sum(timings.values())
         facet_counts = compute_facets(base) if facets else None
         timings["facets_ms"] = _ms(started) - sum(timings.values())
@@ -217,7 +227,9 @@ class HybridSearchEngine:
             rows = (
                 base.filter(search_vector=search_query)
                 .exclude(pk__in=seen)
-                .annotate(rank=SearchRank("search_vector", search_query, cover_density=True))
+                # F(), not the name: a bare name would be wrapped in to_tsvector(search_vector::text),
+                # re-parsing the stored vector and dropping its A/B weights.
+                .annotate(rank=SearchRank(F("search_vector"), search_query, cover_density=True))
                 .order_by("-rank", "pk")
                 .values_list("pk", "rank")[: pool - len(found)]
             )
@@ -260,7 +272,7 @@ class HybridSearchEngine:
     def _rank(
         self,
         scores: dict[int, float],
-        garments: dict[int, Garment],
+        garments: dict[int, Any],  # Garment, or a namespace of its pk, image_sha256 and attributes
         signals: dict[str, list[tuple[int, float]]],
         parsed: ParsedQuery | None,
         explain: bool,
@@ -299,7 +311,7 @@ def _fuse(signals: dict[str, list[tuple[int, float]]]) -> dict[int, float]:
     return scores
 
 
-def _matched_terms(garment: Garment, parsed: ParsedQuery | None) -> list[dict[str, Any]]:
+def _matched_terms(garment: Any, parsed: ParsedQuery | None) -> list[dict[str, Any]]:
     if parsed is None:
         return []
     return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from garments.models import Garment
@@ -23,13 +24,27 @@ class Facets:
     total: int
 
 
+def _attribute_counts(queryset: QuerySet[Garment]) -> dict[str, list[tuple[str, int]]]:
+    """All attribute facets in one scan of the filtered set: GROUP BY GROUPING SETS."""
+    inner, params = queryset.values(*FACET_ATTRIBUTES).query.sql_with_params()
+    columns = ", ".join(f'"{name}"' for name in FACET_ATTRIBUTES)
+    sets = ", ".join(f'("{name}")' for name in FACET_ATTRIBUTES)
+    flags = ", ".join(f'GROUPING("{name}")' for name in FACET_ATTRIBUTES)
+    sql = f"SELECT {columns}, {flags}, COUNT(*) FROM ({inner}) AS filtered GROUP BY GROUPING SETS ({sets})"  # noqa: S608
+    counts: dict[str, list[tuple[str, int]]] = {name: [] for name in FACET_ATTRIBUTES}
+    width = len(FACET_ATTRIBUTES)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            values, grouped_out, total = row[:width], row[width : 2 * width], row[-1]
+            index = grouped_out.index(0)  # the one column this grouping set is about
+            if values[index]:
+                counts[FACET_ATTRIBUTES[index]].append((values[index], total))
+    return {name: sorted(rows, key=lambda r: (-r[1], r[0]))[:VALUES_PER_FACET] for name, rows in counts.items()}
+
+
 def compute_facets(queryset: QuerySet[Garment]) -> Facets:
-    attributes = {}
-    for name in FACET_ATTRIBUTES:
-        rows = (
-            queryset.exclude(**{name: ""}).values(name).annotate(n=Count("pk")).order_by("-n", name)[:VALUES_PER_FACET]
-        )
-        attributes[name] = [(row[name], row["n"]) for row in rows]
+    attributes = _attribute_counts(queryset)
     buckets = {}
     for index, low in enumerate(PRICE_EDGES):
         high = PRICE_EDGES[index + 1] if index + 1 < len(PRICE_EDGES) else None
