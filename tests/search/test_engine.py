@@ -174,3 +174,25 @@ def test_image_and_compositional_queries_with_clip(catalogue, settings, tmp_path
     assert {"photo", "image", "text"} <= {name for hit in like_this_in_red.hits for name in hit.signals}
     with pytest.raises(InvalidSearchError, match="cannot be used"):
         engine.search(image=b"not an image")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"size": "M"},
+        {"condition": ["good", "fair"]},
+        {"category": "footwear"},
+        {"subcategory": ["t-shirt", "shirt"], "gender": "men"},
+        {"brand": ["puma", "nike"], "price_range": {"min": 20}},
+        {"price_range": [10, 30], "size": ["s", "m"], "condition": "like_new"},
+    ],
+)
+def test_each_filter_alone_and_combined_is_exact(catalogue, filters):
+    from search.filters import parse_filters
+
+    expected = set(Garment.objects.filter(parse_filters(filters).q()).values_list("pk", flat=True))
+    result = engine.search(query="casual clothes", filters=filters, limit=100, facets=True)
+    found = {hit.garment.pk for hit in result.hits}
+    assert found <= expected
+    assert len(found) == min(100, len(expected))  # every sample garment has its own photo: nothing collapses
+    assert result.facets.total == len(expected)
