@@ -8,6 +8,7 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, throttling
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -106,8 +107,8 @@ class SearchView(APIView):
 
             try:
                 data["filters"] = json.loads(data["filters"])
-            except json.JSONDecodeError:
-                data["filters"] = {"_": "not JSON"}
+            except json.JSONDecodeError as exc:
+                raise ValidationError({"filters": [f"not a JSON object: {exc.msg}"]}) from exc
         return _run(request, data)
 
 

@@ -82,6 +82,12 @@ def test_every_error_is_a_4xx_with_the_stable_body(api, payload, code):
     assert set(response.json()["error"]) == {"code", "message", "details"}
 
 
+def test_multipart_filters_must_be_json(api):
+    response = api.post("/api/v1/search/", {"q": "dress", "filters": "{colour"}, format="multipart")
+    assert response.status_code == 400
+    assert "not a JSON object" in response.json()["error"]["details"]["filters"][0]
+
+
 def test_multipart_image_search_without_clip_is_a_400(api, settings):
     settings.CLIP_MODEL_PATH = ""
     upload = io.BytesIO(jpeg_bytes())
