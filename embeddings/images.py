@@ -8,36 +8,20 @@ EXIF orientation is applied, so a phone photo is seen upright.
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from garments.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from garments.images import InvalidImageError, open_guarded
 
 from .encoders.base import EncoderError
 
 
 def open_for_model(content: bytes, size: int) -> Image.Image:
     """Decode `content` as an RGB image whose shorter side is at least `size` (when the photo allows)."""
-    if len(content) > MAX_IMAGE_BYTES:
-        raise EncoderError(f"image of {len(content)} bytes exceeds the {MAX_IMAGE_BYTES}-byte limit")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image: Image.Image = Image.open(io.BytesIO(content))
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise EncoderError(f"image of {width}x{height} pixels exceeds the {MAX_IMAGE_PIXELS}-pixel limit")
-            if image.format == "JPEG":
-                image.draft("RGB", (size, size))
-            image = ImageOps.exif_transpose(image)
-            return image.convert("RGB")
-    except EncoderError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise EncoderError(f"unreadable image: {exc}") from exc
+        return open_guarded(content, size)
+    except InvalidImageError as exc:
+        raise EncoderError(exc.message) from exc
 
 
 def clip_pixels(image: Image.Image, *, size: int, crop: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Func, JSONField, Value
 from django.utils import timezone
 
-from garments.documents import garment_document
+from garments.documents import DOCUMENT_FIELDS, garment_document
 from garments.managers import SPACE_SOURCE_HASH_FIELD, EmbeddingSpace
 from garments.models import Garment
 
@@ -36,11 +36,6 @@ from .registry import get_encoder
 from .runtime import model_slot
 
 logger = logging.getLogger(__name__)
-# Columns an embedding pass reads: never the other spaces' vectors (kilobytes each).
-_TEXT_FIELDS = ("title", "description", *(
-    "brand", "category", "subcategory", "gender", "primary_color", "secondary_color", "pattern", "material",
-    "style", "fit", "sleeve_length", "occasion", "season", "era",
-))  # fmt: skip
 
 
 @dataclass
@@ -76,7 +71,8 @@ def _candidates(ids: Sequence[int], space: EmbeddingSpace, encoder: Encoder, for
         queryset = queryset.needs_embedding(space, model_id=encoder.id)
     elif space == "image":
         queryset = queryset.with_image()
-    fields = ("image", "image_sha256") if space == "image" else (*_TEXT_FIELDS, "text_content_hash")
+    # Only the columns this pass reads: never the other spaces' vectors (kilobytes each).
+    fields = ("image", "image_sha256") if space == "image" else (*DOCUMENT_FIELDS, "text_content_hash")
     return list(queryset.only("pk", *fields).order_by("pk"))
 
 

@@ -41,6 +41,10 @@ class _GarmentText(Protocol):
     era: str
 
 
+# The garment fields the document reads: what a text-embedding pass must load.
+DOCUMENT_FIELDS: tuple[str, ...] = tuple(_GarmentText.__annotations__)
+
+
 def garment_document(garment: _GarmentText) -> str:
     """The garment as text, for text embeddings (see the module docstring for the template)."""
     colours = " and ".join(value for value in (garment.primary_color, garment.secondary_color) if value)

@@ -8,9 +8,10 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
+from django.db.models import CharField
 from django.utils import timezone
 
 from prethrift.errors import ApplicationError
@@ -59,7 +60,7 @@ def clean_listing(data: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("sku", "title"):
         if name in data:
             value = " ".join(str(data[name] or "").split())
-            limit = 64 if name == "sku" else 300  # the columns' max_length
+            limit = cast(CharField, Garment._meta.get_field(name)).max_length or 0
             if not value:
                 errors[name] = "must not be empty"
             elif len(value) > limit:

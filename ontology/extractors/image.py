@@ -8,14 +8,12 @@ are quantised to a few colours, and each is named by the nearest vocabulary colo
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from garments.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from garments.images import InvalidImageError, open_guarded
 
 from ..vocabulary import Vocabulary
 
@@ -80,22 +78,12 @@ def name_colour(lab: np.ndarray, vocabulary: Vocabulary) -> tuple[str, float]:
 
 
 def _thumbnail(content: bytes) -> np.ndarray:
-    if len(content) > MAX_IMAGE_BYTES:
-        raise ImageColourError("image too large")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image: Image.Image = Image.open(io.BytesIO(content))
-            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
-                raise ImageColourError("image has too many pixels")
-            image.draft("RGB", (THUMBNAIL, THUMBNAIL))
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            image.thumbnail((THUMBNAIL, THUMBNAIL))
-            return np.asarray(image)
-    except ImageColourError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageColourError(f"unreadable image: {exc}") from exc
+        image = open_guarded(content, THUMBNAIL)
+    except InvalidImageError as exc:
+        raise ImageColourError(exc.message) from exc
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    return np.asarray(image)
 
 
 def dominant_colours(content: bytes, vocabulary: Vocabulary, *, colours: int = 4) -> list[ColourShare]:
