@@ -43,6 +43,7 @@ STOPWORDS = {
     "need", "some", "any", "please", "show", "find", "that", "is", "are", "size", "sized", "price", "priced", "cost",
     "costs", "stock", "than", "less", "more",
 }  # fmt: skip
+NEGATION_WORDS = {"not", "no", "without", "non"}
 # Soft terms whose words stay in the residual text: the garment kind is what keyword search needs.
 RESIDUAL_SECTIONS = {"subcategory", "category"}
 
@@ -62,6 +63,9 @@ class ParsedQuery:
     soft: list[SoftTerm] = field(default_factory=list)
     negated: list[SoftTerm] = field(default_factory=list)
     residual: str = ""
+    # The words full-text search should look for: the text without price, size and stock phrases,
+    # stopwords or negated terms ("not leather" must not require "leather").
+    keywords: list[str] = field(default_factory=list)
 
     def soft_values(self, attribute: str) -> list[str]:
         return [term.value for term in self.soft if term.attribute == attribute]
@@ -165,6 +169,7 @@ def parse_query(text: str, *, vocabulary: Vocabulary | None = None) -> ParsedQue
         tokens = tokenize(working)
         matches = scan(tokens, vocabulary, "query")
     consumed: set[int] = set()
+    negated_tokens: set[int] = set()
     colours_seen = 0
     for match in matches:
         words = " ".join(tokens[match.start : match.end])
@@ -181,14 +186,23 @@ def parse_query(text: str, *, vocabulary: Vocabulary | None = None) -> ParsedQue
                 parsed.soft.append(SoftTerm("category", value.category, confidence, words))
         if any(value.section == "color" for value in match.values) and not match.negated:
             colours_seen += 1
+        if match.negated:
+            negated_tokens.update(range(match.start, match.end))
         if match.negated or not any(value.section in RESIDUAL_SECTIONS for value in match.values):
             consumed.update(range(match.start, match.end))
     residual = [
         token
         for index, token in enumerate(tokens)
-        if index not in consumed and token not in STOPWORDS and token not in {"not", "no", "without", "non"}
+        if index not in consumed and token not in STOPWORDS and token not in NEGATION_WORDS
     ]
     parsed.residual = " ".join(residual)
+    parsed.keywords = list(
+        dict.fromkeys(
+            token
+            for index, token in enumerate(tokens)
+            if index not in negated_tokens and token not in STOPWORDS and token not in NEGATION_WORDS
+        )
+    )
     parsed.soft = _dedupe(parsed.soft)
     return parsed
 

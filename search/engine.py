@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import functools
 import hashlib
 import json
 import time
@@ -22,18 +24,20 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
-from django.db.models import F, Max, QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.expressions import RawSQL
 
 from embeddings.query import embed_query
 from embeddings.registry import configured_spaces, get_encoder
 from garments.attributes import ATTRIBUTE_NAMES
 from garments.models import Garment
 from ontology.query import ParsedQuery, parse_query
-from ontology.vocabulary import tokenize
+from ontology.vocabulary import load_vocabulary, tokenize
 from prethrift.db_features import database_features
 from prethrift.errors import ApplicationError, NotFoundError
+from prethrift.replicas import search_database
 
-from .facets import Facets, compute_facets
+from .facets import Facets, cached_facets
 from .filters import SearchFilters, merge_parsed, parse_filters
 from .metrics import vector_search_duration_seconds
 from .planner import nearest
@@ -121,7 +125,7 @@ class HybridSearchEngine:
             raise InvalidSearchError(f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidSearchError(f"limit must be between 1 and {MAX_LIMIT}", details={"limit": limit})
-        parsed = parse_query(query) if query else None
+        parsed = _parse(query) if query else None
         search_filters = (
             merge_parsed(parse_filters(filters), parsed, set(filters or {})) if parsed else parse_filters(filters)
         )
@@ -130,55 +134,58 @@ class HybridSearchEngine:
         position = _Cursor.decode(cursor) if cursor else None
         if position is not None and position.fingerprint != fingerprint:
             raise InvalidSearchError("the cursor belongs to another search", details={"cursor": cursor})
-        snapshot = position.snapshot if position else (Garment.objects.aggregate(top=Max("pk"))["top"] or 0)
+        alias = search_database()
+        garments = Garment.objects.using(alias)
         offset = position.offset if position else 0
-        base = Garment.objects.filter(search_filters.q(), pk__lte=snapshot)
+        if position is not None:  # a later page: the garments that existed when the first was served
+            base = garments.filter(search_filters.q(), pk__lte=position.snapshot)
+        else:  # the first page: every garment now; the newest id comes back with the candidates
+            base = garments.filter(search_filters.q()).annotate(newest=RawSQL(NEWEST_ID_SQL, ()))  # noqa: S611
         if similar_to is not None:
             base = base.exclude(pk=similar_to)
         timings["parse_ms"] = _ms(started)
 
         pool = max(settings.SEARCH_CANDIDATES_PER_SIGNAL, offset + limit)
-        signals: dict[str, list[tuple[int, float]]] = {}
-        planner: dict[str, str] = {}
+        found = _Candidates(base, pool, offset + limit, _SignalFilter(only_signals), newest=position is None)
         mode = "browse"
         if query:
             mode = "text"
-            self._text_signals(query, parsed, base, pool, signals, planner)
+            self._text_signals(query, parsed, found)
         if image is not None:
             mode = "image+text" if query else "image"
-            self._image_signal(image, base, pool, signals, planner)
+            self._image_signal(image, found)
         if similar_to is not None:
             mode = "similar"
-            self._similar_signals(similar_to, base, pool, signals, planner)
+            self._similar_signals(similar_to, found)
+        signals, planner = found.signals, found.planner
         if only_signals is not None:
             signals = {name: rows for name, rows in signals.items() if name in only_signals}
         timings["candidates_ms"] = _ms(started) - sum(timings.values())
 
         if mode == "browse":
-            ranked = list(base.order_by("-created_at", "-pk").values_list("pk", flat=True)[offset : offset + limit + 1])
-            scores = dict.fromkeys(ranked, 0.0)
-            page_ids, more = ranked[:limit], len(ranked) > limit
+            newest_first = base.order_by("-created_at", "-pk").values_list("pk", *found.extra)
+            rows = list(newest_first[offset : offset + limit + 1])
+            found.newest = found.newest or (rows[0][-1] if rows and found.extra else None)
+            ranked = [row[0] for row in rows]
+            more = len(ranked) > limit
+            page = _page_rows(garments, ranked[:limit])
+            hits = [Hit(page[pk], 0.0) for pk in ranked[:limit] if pk in page]
         else:
             scores = _fuse(signals)
-            page_ids, more = [], False
-        if mode == "browse":
-            garments = Garment.objects.without_vectors().in_bulk(page_ids)
-            hits = [Hit(garments[pk], 0.0) for pk in page_ids if pk in garments]
-        else:
             # Ranking needs only the attributes (boosts) and the photo hash (duplicates) of every
-            # candidate; whole rows are read for the page alone.
-            light = {
-                row["pk"]: SimpleNamespace(**row)
-                for row in Garment.objects.filter(pk__in=list(scores)).values("pk", "image_sha256", *ATTRIBUTE_NAMES)
-            }
-            ranked_hits = _collapse_duplicates(self._rank(scores, light, signals, parsed if boosts else None, explain))
+            # candidate, which came back with the candidates; whole rows are read for the page alone.
+            ranked_hits = _collapse_duplicates(
+                self._rank(scores, found.light, signals, parsed if boosts else None, explain)
+            )
             more = len(ranked_hits) > offset + limit
             hits = ranked_hits[offset : offset + limit]
-            full = Garment.objects.without_vectors().in_bulk([hit.garment.pk for hit in hits])
+            page = _page_rows(garments, [hit.garment.pk for hit in hits])
             for hit in hits:
-                hit.garment = full[hit.garment.pk]
+                hit.garment = page[hit.garment.pk]
         timings["fusion_ms"] = _ms(started) - sum(timings.values())
-        facet_counts = compute_facets(base) if facets else None
+        snapshot = position.snapshot if position is not None else found.newest or 0
+        facet_key = {"filters": search_filters.as_dict(), "snapshot": snapshot, "similar_to": similar_to}
+        facet_counts = cached_facets(base, facet_key) if facets else None
         timings["facets_ms"] = _ms(started) - sum(timings.values())
         timings["total_ms"] = _ms(started)
         for path in set(planner.values()) or {"none"}:
@@ -189,57 +196,63 @@ class HybridSearchEngine:
 
     # --- signals -----------------------------------------------------------------------------------
 
-    def _vector(self, space: str, vector: Any, base: QuerySet[Garment], pool: int,
-                signals: dict[str, list[tuple[int, float]]], planner: dict[str, str], name: str) -> None:  # fmt: skip
-        result = nearest(base, f"{space}_embedding_vec", [float(x) for x in vector], pool)
-        signals[name] = list(zip(result.ids, result.distances, strict=True))
-        planner[name] = result.path
+    def _vector(self, space: str, vector: Any, found: _Candidates, name: str) -> None:
+        result = nearest(found.base, f"{space}_embedding_vec", [float(x) for x in vector], found.pool,
+                         min_rows=found.page_end, fields=found.fields)  # fmt: skip
+        found.add(name, [(pk, distance, *extra) for pk, distance, extra in
+                         zip(result.ids, result.distances, result.extras, strict=True)])  # fmt: skip
+        found.planner[name] = result.path
 
-    def _text_signals(self, query: str, parsed: ParsedQuery | None, base: QuerySet[Garment], pool: int,
-                      signals: dict[str, list[tuple[int, float]]], planner: dict[str, str]) -> None:  # fmt: skip
+    def _text_signals(self, query: str, parsed: ParsedQuery | None, found: _Candidates) -> None:
         for space in configured_spaces():
+            if not found.wanted(space):
+                continue
             vector = embed_query(query, space)
             if vector is not None:
-                self._vector(space, vector, base, pool, signals, planner, space)
-        words = list(dict.fromkeys(w for w in tokenize(query) if w not in KEYWORD_STOPWORDS and not w.isdigit()))
-        if words:
-            signals["keyword"] = self._keyword(base, words, pool)
+                self._vector(space, vector, found, space)
+        words = keyword_words(query, parsed)
+        if words and found.wanted("keyword"):
+            # With a vector signal beside it, keyword search keeps to its strict stages (see keyword_stages).
+            found.add("keyword", self._keyword(found, words, loosest=not found.signals))
         residual = parsed.residual if parsed else ""
-        if residual and database_features().has_pg_trgm:
+        if residual and found.wanted("trigram") and database_features().has_pg_trgm:
             similar = (
-                base.annotate(similarity=TrigramWordSimilarity(residual, "title"))
+                found.base.annotate(similarity=TrigramWordSimilarity(residual, "title"))
                 .filter(similarity__gte=TRIGRAM_MIN_SIMILARITY)
                 .order_by("-similarity", "pk")
-                .values_list("pk", "similarity")[:pool]
+                .values_list("pk", "similarity", *found.fields)[: found.pool]
             )
-            signals["trigram"] = [(pk, float(similarity)) for pk, similarity in similar]
+            found.add("trigram", list(similar))
 
-    def _keyword(self, base: QuerySet[Garment], words: list[str], pool: int) -> list[tuple[int, float]]:
-        """Every word first (few rows to rank, and the best ones); then any word, if that found too few.
+    def _keyword(self, candidates: _Candidates, words: list[str], *, loosest: bool = True) -> list[tuple[Any, ...]]:
+        """Every word first; then all but one (any n-1 of n); then any word, while too few were found.
 
-        Ranking an OR of common words ("men") means ranking half the catalogue: 110 ms of the 200
-        an early search took. The AND query answers most shopper queries alone.
+        Ranking an OR of common words ("women black heels": every women's or black garment) means
+        ranking half the catalogue: tens of milliseconds at 100,000 garments. The AND query answers
+        most shopper queries alone, and n-1 of n (a "minimum should match") most of the rest. Beside a
+        vector signal the any-word stage is skipped (`loosest=False`): the vectors already rank those
+        garments by meaning, and it was the slowest statement of a search.
         """
-        found: list[tuple[int, float]] = []
-        for joiner in (" & ", " | ") if len(words) > 1 else (" | ",):
-            search_query = SearchQuery(joiner.join(words), search_type="raw", config="english")
-            seen = {pk for pk, _ in found}
+        found: list[tuple[Any, ...]] = []
+        stages = keyword_stages(words)
+        for stage in stages if loosest or len(stages) == 1 else stages[:-1]:
+            search_query = SearchQuery(stage, search_type="raw", config="english")
+            seen = {row[0] for row in found}
             rows = (
-                base.filter(search_vector=search_query)
+                candidates.base.filter(search_vector=search_query)
                 .exclude(pk__in=seen)
                 # F(), not the name: a bare name would be wrapped in to_tsvector(search_vector::text),
                 # re-parsing the stored vector and dropping its A/B weights.
                 .annotate(rank=SearchRank(F("search_vector"), search_query, cover_density=True))
                 .order_by("-rank", "pk")
-                .values_list("pk", "rank")[: pool - len(found)]
+                .values_list("pk", "rank", *candidates.fields)[: candidates.pool - len(found)]
             )
-            found += [(pk, float(rank)) for pk, rank in rows]
-            if len(found) >= pool // 4:
+            found += list(rows)
+            if len(found) >= candidates.pool // 4:
                 break
         return found
 
-    def _image_signal(self, image: bytes, base: QuerySet[Garment], pool: int,
-                      signals: dict[str, list[tuple[int, float]]], planner: dict[str, str]) -> None:  # fmt: skip
+    def _image_signal(self, image: bytes, found: _Candidates) -> None:
         from embeddings.encoders.base import EncoderError
         from embeddings.images import open_for_model
         from embeddings.runtime import model_slot
@@ -253,18 +266,18 @@ class HybridSearchEngine:
             raise InvalidSearchError(f"the image cannot be used: {exc}") from exc
         with model_slot():
             vector = encoder.embed_images([picture])[0]
-        self._vector("image", vector, base, pool, signals, planner, "photo")
+        self._vector("image", vector, found, "photo")
 
-    def _similar_signals(self, garment_id: int, base: QuerySet[Garment], pool: int,
-                         signals: dict[str, list[tuple[int, float]]], planner: dict[str, str]) -> None:  # fmt: skip
-        source = Garment.objects.filter(pk=garment_id).first()
+    def _similar_signals(self, garment_id: int, found: _Candidates) -> None:
+        columns = [f"{space}_embedding_vec" for space in ("image", "text", "openai_text")]
+        source = Garment.objects.using(found.base.db).filter(pk=garment_id).values(*columns).first()
         if source is None:
             raise NotFoundError(f"garment {garment_id} does not exist", details={"similar_to": garment_id})
         for space in ("image", "text", "openai_text"):
-            vector = getattr(source, f"{space}_embedding_vec")
+            vector = source[f"{space}_embedding_vec"]
             if vector is not None:
-                self._vector(space, vector, base, pool, signals, planner, space)
-        if not signals:
+                self._vector(space, vector, found, space)
+        if not found.signals:
             raise InvalidSearchError(f"garment {garment_id} has no vectors yet; try again once they are computed")
 
     # --- ranking ----------------------------------------------------------------------------------
@@ -299,6 +312,97 @@ class HybridSearchEngine:
             hits.append(hit)
         hits.sort(key=lambda h: (-h.score, h.garment.pk))
         return hits
+
+
+MAX_KEYWORD_WORDS = 8  # a shopper's query; more words only make the tsquery and its stages larger
+
+
+def keyword_words(query: str, parsed: ParsedQuery | None) -> list[str]:
+    """The words full-text search looks for: the parser's (no prices, sizes or negated terms)."""
+    words = parsed.keywords if parsed is not None else tokenize(query)
+    kept = [w for w in dict.fromkeys(words) if w not in KEYWORD_STOPWORDS and not w.isdigit()]
+    return kept[:MAX_KEYWORD_WORDS]
+
+
+def keyword_stages(words: list[str]) -> list[str]:
+    """tsquery texts from strictest to loosest: all words, any n-1 of them (n >= 3), any one."""
+    if len(words) == 1:
+        return [words[0]]
+    stages = [" & ".join(words)]
+    if len(words) >= 3:
+        stages.append(" | ".join("(" + " & ".join(words[:i] + words[i + 1 :]) + ")" for i in range(len(words))))
+    stages.append(" | ".join(words))
+    return stages
+
+
+# What ranking reads of every candidate; each signal's query returns them beside its own score.
+LIGHT_FIELDS = ("image_sha256", *ATTRIBUTE_NAMES)
+# What a page of hits shows (the API's garment representation): vectors, the tsvector, hashes and
+# the import's raw labels stay in the database.
+PAGE_FIELDS = ("id", "sku", "title", "description", "price", "currency", "status", "sold_at", "image",
+               "image_sha256", "created_at", "updated_at", "ontology_confidence", "ontology_source",
+               "ontology_locked", *ATTRIBUTE_NAMES)  # fmt: skip
+
+
+# The newest garment id, read in the same statement (and so the same snapshot) as a first page's
+# candidates: later pages see only garments up to it, so new listings cannot shift them. A separate
+# SELECT max(id) cost a round trip and ~7% of a search's CPU.
+NEWEST_ID_SQL = f'(SELECT max(id) FROM "{Garment._meta.db_table}")'  # noqa: S608  (a constant)
+
+
+class _Candidates:
+    """What the signals found: ranked (pk, score) lists, the planner's path per signal, light rows."""
+
+    def __init__(
+        self, base: QuerySet[Garment], pool: int, page_end: int, wanted: _SignalFilter, *, newest: bool
+    ) -> None:
+        self.base, self.pool, self.page_end, self.wanted = base, pool, page_end, wanted
+        self.extra: tuple[str, ...] = ("newest",) if newest else ()
+        self.fields = (*LIGHT_FIELDS, *self.extra)  # what every candidate query returns beside its score
+        self.newest: int | None = None
+        self.signals: dict[str, list[tuple[int, float]]] = {}
+        self.planner: dict[str, str] = {}
+        self.light: dict[int, SimpleNamespace] = {}
+
+    def add(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        """rows: (pk, score or distance, *fields), best first."""
+        if self.extra and rows:
+            # The first statement's newest id pins the page; a garment listed between this search's
+            # statements is left out, so that later pages rank exactly the same set.
+            self.newest = rows[0][-1] if self.newest is None else self.newest
+            rows = [row for row in rows if row[0] <= self.newest]
+        self.signals[name] = [(row[0], float(row[1])) for row in rows]
+        width = len(LIGHT_FIELDS)
+        for row in rows:
+            if row[0] not in self.light:
+                light = dict(zip(LIGHT_FIELDS, row[2 : 2 + width], strict=True))
+                self.light[row[0]] = SimpleNamespace(pk=row[0], **light)
+
+
+def _page_rows(garments: QuerySet[Garment], ids: list[int]) -> dict[int, Garment]:
+    return {garment.pk: garment for garment in garments.only(*PAGE_FIELDS).filter(pk__in=ids).order_by()}
+
+
+class _SignalFilter:
+    """Which signals a search computes: all, or those `only_signals` names (evaluation, benchmarks)."""
+
+    def __init__(self, only: set[str] | None) -> None:
+        self.only = only
+
+    def __call__(self, name: str) -> bool:
+        return self.only is None or name in self.only
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(query: str, vocabulary_version: int) -> ParsedQuery:
+    return parse_query(query)
+
+
+def _parse(query: str) -> ParsedQuery:
+    """parse_query, memoised per text and vocabulary version (1 ms a parse; head queries repeat).
+
+    A copy goes out: the engine's callers may change what they get back."""
+    return copy.deepcopy(_parse_cached(query, load_vocabulary().version))
 
 
 def _fuse(signals: dict[str, list[tuple[int, float]]]) -> dict[int, float]:

@@ -11,11 +11,18 @@ index still returns fewer than k while more rows match, the planner falls back t
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connections
 from django.db.models import FloatField, QuerySet, Value
 from django.db.models.expressions import CombinedExpression
 from pgvector.django import CosineDistance
@@ -27,7 +34,17 @@ MAX_EF_SEARCH = 1000  # pgvector's ceiling
 # pgvector's default of 40 left some unfiltered queries with 0 of the exact top 10 on the Myntra
 # catalogue (docs/search.md); 100 costs a few milliseconds more.
 MIN_EF_SEARCH = 100
-OVERFETCH_SAFETY = 2.0  # ef_search = k / selectivity x this, for servers without iterative scans
+# Servers without iterative scans: ef_search = k / selectivity x a safety factor that grows from 1.25
+# (no filter) to 2 (a very selective one), since what a filter removes near the query varies more
+# the more it removes. At 100,000 garments recall@10 stops rising past ef_search ~130 unfiltered
+# (0.966 at 128, 0.969 at 222), while time keeps growing (3.1 -> 5.5 ms): docs/performance.md.
+OVERFETCH_SAFETY_MIN, OVERFETCH_SAFETY_MAX = 1.25, 2.0
+# Row estimates above this multiple of SEARCH_EXACT_SCAN_MAX_ROWS go straight to HNSW; below it a
+# bounded count (at most threshold + 1 rows read) decides. PostgreSQL's estimates for one or two
+# attribute filters were within 2x of the truth on the benchmark catalogue (docs/performance.md).
+ESTIMATE_TRUST_FACTOR = 8
+ESTIMATE_TTL_SECONDS = 60.0  # filter sets repeat; the table's statistics change slowly
+_ESTIMATE_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -35,61 +52,114 @@ class VectorResult:
     ids: list[int]
     distances: list[float]
     path: str  # "exact", "hnsw_iterative", "hnsw_overfetch", "hnsw_then_exact"
-    filtered_rows: int
+    filtered_rows: int | None  # counted when small enough to matter; None when the estimate sufficed
+    ef_search: int | None = None  # what the HNSW scan ran with; None for an exact scan
+    extras: list[tuple[Any, ...]] = field(default_factory=list)  # the `fields` asked for, per id
 
 
-def _estimated_selectivity(queryset: QuerySet[Garment], column: str) -> float:
-    """Share of vector rows the filter keeps, from PostgreSQL's own estimates (no COUNT of millions)."""
-    import json
+_estimates: OrderedDict[tuple[str, str, tuple[Any, ...]], tuple[float, float, float]] = OrderedDict()
+_estimates_lock = threading.Lock()
 
+
+def _estimate(queryset: QuerySet[Garment]) -> tuple[float, float]:
+    """(rows the filter keeps, rows in the table) from PostgreSQL's planner statistics: no COUNT.
+
+    Cached per filter SQL for ESTIMATE_TTL_SECONDS, per process: the same few filter sets make up
+    most traffic, and EXPLAIN costs a round trip and a plan.
+    """
+    connection = connections[queryset.db]
+    sql, params = queryset.values("pk").order_by().query.sql_with_params()
+    key = (connection.alias, sql, tuple(params))
+    now = time.monotonic()
+    with _estimates_lock:
+        cached = _estimates.get(key)
+        if cached is not None and now - cached[2] < ESTIMATE_TTL_SECONDS:
+            _estimates.move_to_end(key)
+            return cached[0], cached[1]
     with connection.cursor() as cursor:
-        sql, params = queryset.values("pk").query.sql_with_params()
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
         rows = float((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Garment._meta.db_table])
         total = float(cursor.fetchone()[0] or 0)
-    if total <= 0:  # never analysed: count instead
-        total = float(Garment.objects.filter(**{f"{column}__isnull": False}).count())
-    return min(1.0, max(rows / max(total, 1.0), 1e-6))
+    if total <= 0:  # never analysed (-1): the estimate is a guess; make the caller count
+        rows, total = 0.0, 1.0
+    with _estimates_lock:
+        _estimates[key] = (rows, total, now)
+        while len(_estimates) > _ESTIMATE_CACHE_SIZE:
+            _estimates.popitem(last=False)
+    return rows, total
 
 
 def _count_upto(queryset: QuerySet[Garment], cap: int) -> int:
-    return queryset.values("pk")[: cap + 1].count()
+    # order_by(): the model's default ordering would sort every matching row before the LIMIT.
+    return queryset.order_by().values("pk")[: cap + 1].count()
 
 
-def _exact(queryset: QuerySet[Garment], column: str, vector: list[float], k: int) -> tuple[list[int], list[float]]:
+Row = tuple[Any, ...]  # (pk, distance, *fields)
+
+
+def _exact(queryset: QuerySet[Garment], column: str, vector: list[float], k: int,
+           fields: Sequence[str] = ()) -> list[Row]:  # fmt: skip
     # "+ 0" keeps PostgreSQL from using the HNSW index: only `column <=> constant` matches it.
     distance = CombinedExpression(CosineDistance(column, vector), "+", Value(0.0), output_field=FloatField())
-    rows = queryset.annotate(distance=distance).order_by("distance", "pk").values_list("pk", "distance")[:k]
-    ids, distances = zip(*rows, strict=True) if rows else ((), ())
-    return list(ids), [float(d) for d in distances]
+    ordered = queryset.annotate(distance=distance).order_by("distance", "pk")
+    return list(ordered.values_list("pk", "distance", *fields)[:k])
 
 
-def _hnsw(
-    queryset: QuerySet[Garment], column: str, vector: list[float], k: int, local: dict[str, str]
-) -> list[tuple[int, float]]:
-    with transaction.atomic(), connection.cursor() as cursor:
-        for name, value in local.items():
-            cursor.execute(f"SET LOCAL {name} = {value}")
-        rows = list(
-            queryset.annotate(distance=CosineDistance(column, vector))
-            .order_by("distance")
-            .values_list("pk", "distance")[:k]
-        )
-    return sorted(((pk, float(d)) for pk, d in rows), key=lambda row: (row[1], row[0]))  # relaxed order: re-sort
+# Session settings already applied per database connection: SET once, not per search. Only outside
+# transactions (autocommit), where a SET commits at once; inside one, a rollback would undo it behind
+# our back, so there the settings are sent every time. A pooler in transaction mode (PgBouncer)
+# would break session settings: point DATABASE_URL at PostgreSQL or a session-mode pool.
+_applied: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
-def nearest(queryset: QuerySet[Garment], column: str, vector: list[float], k: int) -> VectorResult:
-    """The k garments of `queryset` nearest to `vector` in `column` (cosine), choosing the plan."""
+def _apply_settings(connection: Any, cursor: Any, wanted: dict[str, str]) -> None:
+    raw = connection.connection
+    state = None if connection.in_atomic_block else _applied.setdefault(raw, {})
+    if connection.in_atomic_block:
+        _applied.pop(raw, None)
+    missing = {name: value for name, value in wanted.items() if state is None or state.get(name) != value}
+    if missing:
+        cursor.execute("; ".join(f"SET {name} = {value}" for name, value in missing.items()))
+        if state is not None:
+            state.update(missing)
+
+
+def _hnsw(queryset: QuerySet[Garment], column: str, vector: list[float], k: int, local: dict[str, str],
+          fields: Sequence[str] = ()) -> list[Row]:  # fmt: skip
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        _apply_settings(connection, cursor, local)
+    rows = queryset.annotate(distance=CosineDistance(column, vector)).order_by("distance")
+    return sorted(rows.values_list("pk", "distance", *fields)[:k], key=lambda row: (row[1], row[0]))  # relaxed order
+
+
+def nearest(
+    queryset: QuerySet[Garment],
+    column: str,
+    vector: list[float],
+    k: int,
+    *,
+    min_rows: int | None = None,
+    fields: Sequence[str] = (),
+) -> VectorResult:
+    """The k garments of `queryset` nearest to `vector` in `column` (cosine), choosing the plan.
+
+    `min_rows` (default k): fewer HNSW rows than this means the filter starved the index scan, and
+    the planner scans exactly instead. The engine passes the end of the page it must fill: a pool a
+    little short of k still ranks the page well, and is far cheaper than an exact scan of 10,000s.
+    `fields` come back beside each id (`extras`), so callers need no second query for them.
+    """
     candidates = queryset.filter(**{f"{column}__isnull": False})
     threshold = settings.SEARCH_EXACT_SCAN_MAX_ROWS
-    filtered = _count_upto(candidates, threshold)
-    if filtered <= threshold:
-        ids, distances = _exact(candidates, column, vector, k)
-        return VectorResult(ids, distances, "exact", filtered)
-    features = database_features()
-    if features.supports_iterative_scan:
+    estimated, total = _estimate(candidates)
+    filtered = None
+    if estimated <= threshold * ESTIMATE_TRUST_FACTOR:
+        filtered = _count_upto(candidates, threshold)
+        if filtered <= threshold:
+            return _result(_exact(candidates, column, vector, k, fields), "exact", filtered)
+    if database_features().supports_iterative_scan:
         local = {
             "hnsw.iterative_scan": "relaxed_order",
             "hnsw.ef_search": str(max(MIN_EF_SEARCH, min(MAX_EF_SEARCH, 2 * k))),
@@ -97,12 +167,24 @@ def nearest(queryset: QuerySet[Garment], column: str, vector: list[float], k: in
         }
         path = "hnsw_iterative"
     else:
-        selectivity = _estimated_selectivity(candidates, column)
-        ef = int(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, math.ceil(k / selectivity * OVERFETCH_SAFETY))))
+        rows_kept = max(estimated, float(filtered or 0), 1.0)
+        selectivity = min(1.0, max(rows_kept / max(total, 1.0), 1e-6))
+        safety = OVERFETCH_SAFETY_MIN + (OVERFETCH_SAFETY_MAX - OVERFETCH_SAFETY_MIN) * (1 - selectivity)
+        ef = int(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, math.ceil(k / selectivity * safety))))
         local = {"hnsw.ef_search": str(ef)}
         path = "hnsw_overfetch"
-    rows = _hnsw(candidates, column, vector, k, local)
-    if len(rows) < k:
-        ids, distances = _exact(candidates, column, vector, k)
-        return VectorResult(ids, distances, "hnsw_then_exact", filtered)
-    return VectorResult([pk for pk, _ in rows], [d for _, d in rows], path, filtered)
+    rows = _hnsw(candidates, column, vector, k, local, fields)
+    if len(rows) < min(k, min_rows if min_rows is not None else k):
+        return _result(_exact(candidates, column, vector, k, fields), "hnsw_then_exact", filtered)
+    return _result(rows, path, filtered, int(local["hnsw.ef_search"]))
+
+
+def exact(queryset: QuerySet[Garment], column: str, vector: list[float], k: int) -> VectorResult:
+    """The true k nearest by a full scan of `queryset` (ground truth for recall, and the small-set plan)."""
+    candidates = queryset.filter(**{f"{column}__isnull": False})
+    return _result(_exact(candidates, column, vector, k), "exact", None)
+
+
+def _result(rows: list[Row], path: str, filtered: int | None, ef_search: int | None = None) -> VectorResult:
+    return VectorResult([row[0] for row in rows], [float(row[1]) for row in rows], path, filtered, ef_search,
+                        [tuple(row[2:]) for row in rows])  # fmt: skip

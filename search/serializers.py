@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from garments.attributes import ATTRIBUTE_NAMES
-from garments.serializers import GarmentSerializer
+from garments.serializers import GarmentSerializer, garment_payload
 
 from .engine import MAX_LIMIT, MAX_QUERY_CHARS, Hit, SearchResult
 
@@ -101,7 +101,7 @@ def _jsonable(value: Any) -> Any:
 def result_payload(result: SearchResult, context: dict[str, Any]) -> dict[str, Any]:
     def hit(item: Hit) -> dict[str, Any]:
         return {
-            "garment": GarmentSerializer(item.garment, context=context).data,
+            "garment": garment_payload(item.garment, context.get("request")),
             "score": item.score,
             "signals": {name: vars(signal) for name, signal in item.signals.items()},
             "matched_terms": item.matched_terms,

@@ -14,7 +14,7 @@ from ontology.services import extract_garments
 from prethrift.errors import NotFoundError
 from search.engine import HybridSearchEngine, InvalidSearchError
 from search.filters import InvalidFilterError
-from search.planner import _exact, nearest
+from search.planner import exact, nearest
 
 pytestmark = pytest.mark.django_db
 engine = HybridSearchEngine()
@@ -99,7 +99,7 @@ def test_the_planner_scans_small_filtered_sets_exactly_and_uses_hnsw_for_large_o
         Garment.objects.filter(pk__in=catalogue[::20]),
     ):
         result = nearest(queryset, "text_embedding_vec", query, 10)
-        exact_ids, _ = _exact(queryset.filter(text_embedding_vec__isnull=False), "text_embedding_vec", query, 10)
+        exact_ids = exact(queryset, "text_embedding_vec", query, 10).ids
         assert result.path.startswith("hnsw")
         assert len(result.ids) == min(10, queryset.count())  # always `limit` hits when that many match
         assert len(set(result.ids) & set(exact_ids)) / len(exact_ids) >= 0.9
