@@ -1,9 +1,9 @@
 """Settings shared by every mode, all read from the environment (12-factor, django-environ).
 
-Variables: DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, OPENAI_API_KEY, CLIP_MODEL_PATH,
-VECTOR_SEARCH_CACHE_TTL, BATCH_SIZE, MAX_CONCURRENT_EMBEDDINGS, DJANGO_SECRET_KEY, DJANGO_DEBUG,
-DJANGO_ALLOWED_HOSTS. With none of them set, the project runs on an embedded PostgreSQL and a
-local-memory cache, and Celery tasks run inline.
+Variables: DATABASE_URL, DATABASE_REPLICA_URLS, REDIS_URL, CELERY_BROKER_URL, OPENAI_API_KEY,
+CLIP_MODEL_PATH, VECTOR_SEARCH_CACHE_TTL, BATCH_SIZE, MAX_CONCURRENT_EMBEDDINGS, DJANGO_SECRET_KEY,
+DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS. With none of them set, the project runs on an embedded
+PostgreSQL and a local-memory cache, and Celery tasks run inline.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "prethrift.replicas.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -89,7 +90,7 @@ EMBEDDED_PGDATA = Path(env.str("PRETHRIFT_PGDATA", default=str(VAR_DIR / "pgdata
 EMBEDDED_DATABASE_NAME = "prethrift"
 
 
-def database_config(url: str | None) -> dict[str, Any]:
+def database_config(url: str | None, *, variable: str = "DATABASE_URL") -> dict[str, Any]:
     """DATABASE_URL when set, else the embedded PostgreSQL started on first connection."""
     if url:
         config: dict[str, Any] = environ.Env.db_url_config(url)
@@ -100,7 +101,7 @@ def database_config(url: str | None) -> dict[str, Any]:
     else:
         config = {"ENGINE": "prethrift.embedded_pg", "NAME": EMBEDDED_DATABASE_NAME, "PGDATA": str(EMBEDDED_PGDATA)}
     if config["ENGINE"] not in ("django.db.backends.postgresql", "prethrift.embedded_pg"):
-        raise environ.ImproperlyConfigured(f"DATABASE_URL must be PostgreSQL (with pgvector), got {config['ENGINE']}")
+        raise environ.ImproperlyConfigured(f"{variable} must be PostgreSQL (with pgvector), got {config['ENGINE']}")
     config.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     config["CONN_HEALTH_CHECKS"] = True
     return config
@@ -108,6 +109,27 @@ def database_config(url: str | None) -> dict[str, Any]:
 
 DATABASE_URL = env.str("DATABASE_URL", default="")
 DATABASES = {"default": database_config(DATABASE_URL)}
+# Streaming replicas that searches may read (docs/scaling.md), comma-separated: each becomes
+# DATABASES["replica_<n>"]. They mirror "default" in tests, so the test runner creates no database for them.
+DATABASE_REPLICA_URLS = [url for url in env.list("DATABASE_REPLICA_URLS", default=[]) if url]
+for _index, _url in enumerate(DATABASE_REPLICA_URLS):
+    _replica = database_config(_url, variable="DATABASE_REPLICA_URLS")
+    # A replica that does not answer costs one search this long, then is skipped until its next probe;
+    # libpq's default is to wait for TCP to give up (minutes).
+    _replica.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES[f"replica_{_index}"] = {**_replica, "TEST": {"MIRROR": "default"}}
+# A replica further behind than this many seconds is skipped: searches read the primary instead.
+DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=5.0)
+# Read-your-writes: a client that wrote reads the primary this many seconds (longer than the usual lag).
+DATABASE_REPLICA_STICKY_SECONDS = env.float("DATABASE_REPLICA_STICKY_SECONDS", default=10.0)
+# Each process probes a replica's lag at most this often; a probe is one round trip.
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=2.0)
+if min(DATABASE_REPLICA_MAX_LAG, DATABASE_REPLICA_STICKY_SECONDS, DATABASE_REPLICA_CHECK_SECONDS) < 0:
+    raise environ.ImproperlyConfigured(
+        "DATABASE_REPLICA_MAX_LAG, DATABASE_REPLICA_STICKY_SECONDS and DATABASE_REPLICA_CHECK_SECONDS must be >= 0"
+    )
+# Every ORM query goes to the primary; the search engine picks a replica explicitly (prethrift/replicas.py).
+DATABASE_ROUTERS = ["prethrift.replicas.PrimaryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -197,6 +219,9 @@ SEARCH_HNSW_MAX_SCAN_TUPLES = env.int("SEARCH_HNSW_MAX_SCAN_TUPLES", default=200
 # Candidates per signal: beyond rank 100, RRF's 1/(60+rank) adds little, and pool size drives
 # both HNSW's ef_search and the keyword ranking cost.
 SEARCH_CANDIDATES_PER_SIGNAL = env.int("SEARCH_CANDIDATES_PER_SIGNAL", default=100)
+# Facet counts depend on the filters only: cached per filter set (and newest garment) this many
+# seconds, so a status change shows in the counts within it; 0 computes them on every search.
+SEARCH_FACETS_CACHE_TTL = env.int("SEARCH_FACETS_CACHE_TTL", default=30)
 SEARCH_RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.): damps the top ranks' weight
 # Weight of each signal in fusion, and the boost per matched soft term (times its confidence).
 SEARCH_SIGNAL_WEIGHTS = {"text": 1.0, "openai_text": 1.0, "image": 1.0, "keyword": 1.0, "trigram": 0.5}
