@@ -1,22 +1,32 @@
-"""gunicorn settings for the web process: `gunicorn -c deploy/gunicorn.conf.py prethrift.wsgi`."""
+"""gunicorn settings for the web process: `gunicorn -c deploy/gunicorn.conf.py prethrift.wsgi`.
+
+Sized from measurements on a 2-core machine (docs/performance.md#http): a search spends most of its
+time in Python (Django, DRF, ranking) and the rest waiting on PostgreSQL, so one process per core
+with a few threads each keeps the cores busy while a request waits; more processes only add memory
+and context switches.
+"""
 
 import multiprocessing
 import os
 
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else multiprocessing.cpu_count()
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# Search is CPU-light and I/O-bound on PostgreSQL; the query encoder is the CPU part. Two workers
-# per core, a few threads each, keeps a core busy while another request waits on the database.
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
+workers = int(os.environ.get("GUNICORN_WORKERS", _cores))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-max_requests = 2000  # recycle workers to bound slow leaks in native libraries
-max_requests_jitter = 200
-accesslog = "-"
+max_requests = 100_000  # recycle workers to bound slow leaks in native libraries
+max_requests_jitter = 10_000
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
 preload_app = False  # model weights load per worker after fork, not shared copy-on-write by accident
+
+# The query encoder runs in every worker: workers x torch threads must not exceed the cores, or a
+# burst of uncached queries thrashes them. An explicit EMBEDDINGS_TORCH_THREADS wins.
+os.environ.setdefault("EMBEDDINGS_TORCH_THREADS", str(max(1, _cores // max(workers, 1))))
 
 
 def post_worker_init(worker: object) -> None:
