@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db import connections, models
 from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -40,7 +41,7 @@ from prethrift.replicas import search_database
 from .facets import Facets, cached_facets
 from .filters import SearchFilters, merge_parsed, parse_filters
 from .metrics import vector_search_duration_seconds
-from .planner import nearest
+from .planner import NEWEST_ID_SQL, nearest
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 500
@@ -140,6 +141,9 @@ class HybridSearchEngine:
         if position is not None:  # a later page: the garments that existed when the first was served
             base = garments.filter(search_filters.q(), pk__lte=position.snapshot)
         else:  # the first page: every garment now; the newest id comes back with the candidates
+            # NEWEST_ID_SQL: the newest id, read in the same statement (so the same snapshot) as the
+            # first candidates; later pages see only garments up to it, so new listings cannot shift
+            # them. A separate SELECT max(id) cost a round trip and ~7% of a search's CPU.
             base = garments.filter(search_filters.q()).annotate(newest=RawSQL(NEWEST_ID_SQL, ()))  # noqa: S611
         if similar_to is not None:
             base = base.exclude(pk=similar_to)
@@ -198,7 +202,7 @@ class HybridSearchEngine:
 
     def _vector(self, space: str, vector: Any, found: _Candidates, name: str) -> None:
         result = nearest(found.base, f"{space}_embedding_vec", [float(x) for x in vector], found.pool,
-                         min_rows=found.page_end, fields=found.fields)  # fmt: skip
+                         min_rows=found.page_end, fields=LIGHT_FIELDS, newest=bool(found.extra))  # fmt: skip
         found.add(name, [(pk, distance, *extra) for pk, distance, extra in
                          zip(result.ids, result.distances, result.extras, strict=True)])  # fmt: skip
         found.planner[name] = result.path
@@ -344,12 +348,6 @@ PAGE_FIELDS = ("id", "sku", "title", "description", "price", "currency", "status
                "ontology_locked", *ATTRIBUTE_NAMES)  # fmt: skip
 
 
-# The newest garment id, read in the same statement (and so the same snapshot) as a first page's
-# candidates: later pages see only garments up to it, so new listings cannot shift them. A separate
-# SELECT max(id) cost a round trip and ~7% of a search's CPU.
-NEWEST_ID_SQL = f'(SELECT max(id) FROM "{Garment._meta.db_table}")'  # noqa: S608  (a constant)
-
-
 class _Candidates:
     """What the signals found: ranked (pk, score) lists, the planner's path per signal, light rows."""
 
@@ -379,8 +377,36 @@ class _Candidates:
                 self.light[row[0]] = SimpleNamespace(pk=row[0], **light)
 
 
+_PAGE_CONCRETE = [f for f in Garment._meta.concrete_fields if f.name in PAGE_FIELDS]  # in the model's order
+_PAGE_ATTNAMES = [f.attname for f in _PAGE_CONCRETE]
+_PAGE_JSON = [i for i, f in enumerate(_PAGE_CONCRETE) if isinstance(f, models.JSONField)]
+_PAGE_SQL = (
+    f"SELECT {', '.join(f'{chr(34)}{f.column}{chr(34)}' for f in _PAGE_CONCRETE)} "  # noqa: S608  (constants)
+    f'FROM "{Garment._meta.db_table}" WHERE "id" = ANY(%s)'
+)
+
+
 def _page_rows(garments: QuerySet[Garment], ids: list[int]) -> dict[int, Garment]:
-    return {garment.pk: garment for garment in garments.only(*PAGE_FIELDS).filter(pk__in=ids).order_by()}
+    """The page's garments (only what a hit shows; the rest deferred), built from one bare statement.
+
+    Through the ORM (`only(...).filter(pk__in=...)`) this cost 2.3 ms for 20 rows, against 0.8 ms for
+    the same SQL: Django's compiler and per-row converters. Model instances are still what comes
+    out, made by Model.from_db as the ORM makes them; JSON columns are decoded as JSONField does.
+    """
+    if not ids:
+        return {}
+    with connections[garments.db].cursor() as cursor:
+        cursor.execute(_PAGE_SQL, [list(ids)])
+        rows = cursor.fetchall()
+    page = {}
+    for row in rows:
+        values = list(row)
+        for index in _PAGE_JSON:
+            if isinstance(values[index], str):
+                values[index] = json.loads(values[index])
+        garment = Garment.from_db(garments.db, _PAGE_ATTNAMES, values)
+        page[garment.pk] = garment
+    return page
 
 
 class _SignalFilter:

@@ -22,6 +22,7 @@ from bench import catalogue, measure
 from bench.database import bench_database_name, connection_kwargs, use_database
 from prethrift.db_features import database_features
 
+RECALL_FLOOR = 0.95
 EVALUATION_QUERIES = Path(settings.BASE_DIR) / "search" / "evaluation" / "queries.jsonl"
 
 
@@ -41,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--flamegraph", type=Path, default=None, help="py-spy flame graph of a worker (SVG)")
         parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--check", action="store_true",
+            help=f"fail unless recall@10 >= {RECALL_FLOOR} for every filter and HTTP answered without errors "
+            "(times are printed, never asserted: they drift with the machine)",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         garments: int = options["garments"]
@@ -121,6 +127,19 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report))
         else:
             self.stdout.write(json.dumps(report, indent=2))
+        if options["check"]:
+            _check(report)
+
+
+def _check(report: dict[str, Any]) -> None:
+    failures = [f"recall@10 {name} {value} < {RECALL_FLOOR}" for name, value in report["recall@10"].items()
+                if value < RECALL_FLOOR]  # fmt: skip
+    for mix in ("vector", "hybrid"):
+        errors = report.get("http", {}).get(mix, {}).get("errors", 0)
+        if errors:
+            failures.append(f"HTTP {mix}: {errors} errors")
+    if failures:
+        raise CommandError("benchmark floors not met: " + "; ".join(failures))
 
 
 def _levels(text: str) -> list[int]:
