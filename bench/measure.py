@@ -218,7 +218,7 @@ def engine_latency(modes: list[Mode], queries: list[str], rounds: int) -> tuple[
     """Milliseconds per engine.search() by mode, in interleaved rounds (warm query vectors)."""
     engine = HybridSearchEngine()
     samples: dict[str, list[float]] = {mode.name: [] for mode in modes}
-    for query in queries[:20]:  # warm-up: connections, caches, code paths
+    for query in queries:  # warm-up, as the bare SQL gets: connections, caches, the index's pages
         for mode in modes:
             engine.search(query=query, limit=PAGE, **mode.options)
     for _ in range(rounds):
