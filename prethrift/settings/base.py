@@ -232,6 +232,9 @@ SEARCH_SOFT_TERM_BOOSTS = {
 }  # fmt: skip
 
 
+# Web processes load the query encoders when they start (prethrift/wsgi.py), not on the first search.
+PRELOAD_QUERY_ENCODERS = env.bool("PRELOAD_QUERY_ENCODERS", default=True)
+
 # A public storefront searches without a token; otherwise search needs one (or a staff session).
 SEARCH_ALLOW_ANONYMOUS = env.bool("SEARCH_ALLOW_ANONYMOUS", default=False)
 SEARCH_MAX_IMAGE_BYTES = 10 * 1024 * 1024

@@ -21,3 +21,5 @@ SETTINGS_MODE = "test"
 # Static files come from the app folders (no collectstatic in tests).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Tests that import the WSGI module need no model loaded; the suites that search load it themselves.
+PRELOAD_QUERY_ENCODERS = False

@@ -57,3 +57,22 @@ def test_openapi_schema_is_served(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert "/api/v1/garments/" in response.json()["paths"]
+
+
+def test_web_processes_load_the_query_encoders_before_the_first_request():
+    """gunicorn workers and runserver import prethrift.wsgi before serving: the model loads there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import prethrift.wsgi\n"
+        "from embeddings import registry\n"
+        "print(sorted(space for space, encoder in registry._encoders.items() if encoder is not None))\n"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "prethrift.settings.local", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    for preload, expected in (("true", "['text']"), ("false", "[]")):
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**env, "PRELOAD_QUERY_ENCODERS": preload},
+            capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        assert done.stdout.strip().splitlines()[-1] == expected
