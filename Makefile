@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo setup-demo serve test lint format migrations-check benchmark stop-db clean
+.PHONY: install demo setup-demo serve test lint format migrations-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
 
 install: $(STAMP)
 
@@ -55,6 +55,22 @@ format: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) manage.py benchmark_embeddings --json
+
+# Search at scale (docs/performance.md#search-at-scale): BENCH_GARMENTS garments in a database of its own,
+# with HTTP, LanceDB beside us, and a primary + streaming replica built from the machine's PostgreSQL.
+# Fails only on recall below 0.95 or an HTTP error; times are printed.
+BENCH_GARMENTS ?= 20000
+benchmark-search: benchmark-deps
+	$(PY) manage.py benchmark_search --garments $(BENCH_GARMENTS) --http --concurrency 4,8 --compare --replica --check --json
+
+# LanceDB, the embedded peer engine the benchmark compares with: installed for the benchmark only, never a
+# requirement of the product. Keep LANCEDB_VERSION in step with bench/peer.py.
+LANCEDB_VERSION := 0.40.0
+benchmark-deps: $(STAMP)
+	$(PY) -c "import lancedb" 2>/dev/null || $(PY) -m pip install --quiet lancedb==$(LANCEDB_VERSION)
+
+benchmark-compare: benchmark-deps
+	$(PY) manage.py benchmark_search --garments $(BENCH_GARMENTS) --compare --json
 
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run

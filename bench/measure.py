@@ -148,10 +148,15 @@ class Truth:
         return hits, available
 
 
-def recall(scenarios: list[Scenario], vectors: list[list[float]], raw: psycopg.Connection) -> dict[str, Any]:
-    """recall@10 of the engine's vector path (the planner, as the engine calls it) and of the naive query."""
+def recall(scenarios: list[Scenario], vectors: list[list[float]], raw: psycopg.Connection,
+           truth: Truth | None = None) -> dict[str, Any]:  # fmt: skip
+    """recall@10 of the engine's vector path (the planner, as the engine calls it) and of the naive query.
+
+    `truth` is built here unless given: the command builds it once and shares it with the peer engine.
+    """
     pool = settings.SEARCH_CANDIDATES_PER_SIGNAL
-    truth = Truth(scenarios, vectors, raw)
+    if truth is None:
+        truth = Truth(scenarios, vectors, raw)
     engine_recall: dict[str, float] = {}
     naive_recall: dict[str, float] = {}
     paths: dict[str, dict[str, int]] = {}

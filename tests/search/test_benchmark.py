@@ -3,8 +3,10 @@ reports every figure, in a database that is not the one the product uses."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from bench import peer
+
 PROJECT = Path(__file__).resolve().parent.parent.parent
+HAS_LANCEDB = importlib.util.find_spec("lancedb") is not None
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,3 +64,52 @@ def test_benchmark_search_reports_every_figure(sample_dir, tmp_path):
 def test_bad_arguments_are_command_errors(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("benchmark_search", *args)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LANCEDB, reason="lancedb is not installed (`make benchmark-compare` installs it)")
+def test_compare_runs_the_queries_through_lancedb(sample_dir):
+    done = _run("--garments", "1000", "--source", str(sample_dir / "styles.csv"), "--queries", "20", "--rounds", "1",
+                "--compare", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    compare = json.loads(done.stdout)["compare"]
+    assert compare["engine"].startswith("lancedb ")
+    assert compare["index"]["type"] == "IVF_HNSW_SQ" and compare["index"]["rows"] == 1000
+    assert compare["index"]["bytes"] > 0 and compare["index"]["build_seconds"] >= 0
+    assert set(compare["recall@10"]) == set(compare["ms"]) == {"unfiltered", "filter_1pct", "filter_10pct"}
+    assert all(0 <= value <= 1 for value in compare["recall@10"].values()), compare["recall@10"]
+    assert all(0 < ms["p50"] <= ms["p95"] for ms in compare["ms"].values()), compare["ms"]
+    assert compare["settings"]["distance_type"] == "cosine" and compare["settings"]["prefilter"] is True
+
+
+def test_compare_without_lancedb_says_how_to_install_it(monkeypatch):
+    # None in sys.modules makes `import lancedb` raise ImportError, as when it is not installed: this
+    # runs whether or not this machine has it. The check comes before any catalogue is built.
+    monkeypatch.setitem(sys.modules, "lancedb", None)
+    with pytest.raises(CommandError, match=r"make benchmark-compare.*lancedb==" + re.escape(peer.LANCEDB_VERSION)):
+        call_command("benchmark_search", "--compare")
+
+
+def test_makefile_installs_the_lancedb_version_the_error_names():
+    pinned = re.search(r"^LANCEDB_VERSION := (\S+)$", (PROJECT / "Makefile").read_text(), re.MULTILINE)
+    assert pinned is not None and pinned.group(1) == peer.LANCEDB_VERSION
+
+
+def _replica_unavailable() -> str | None:
+    from bench.pgcluster import unavailable_reason
+
+    return unavailable_reason()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_replica_unavailable() is not None, reason=f"no replica cluster here: {_replica_unavailable()}")
+def test_replica_mode_serves_searches_from_the_streaming_replica(sample_dir):
+    done = _run("--garments", "1000", "--source", str(sample_dir / "styles.csv"), "--queries", "10", "--rounds", "1",
+                "--replica", "--concurrency", "2", "--http-seconds", "2", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    replica = json.loads(done.stdout)["replica"]
+    for run in ("primary_only", "primary_and_replica"):
+        for mix in ("vector", "hybrid"):
+            assert replica[run][mix]["errors"] == 0 and replica[run][mix]["requests"] > 0
+    served = replica["transactions_during_the_second_run"]
+    assert served["replica"] > served["primary"], served  # searches read the replica, not the primary

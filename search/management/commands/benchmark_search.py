@@ -3,8 +3,9 @@
 Builds (or reuses) a catalogue of N garments from the Myntra catalogue in `prethrift_bench_N` on the
 same server as the configured database (never the user's data), then measures in one run: recall@10
 against exact search (with the naive pgvector query beside it), engine latency per mode, the bare
-SQL the engine sits on, statements per search, optionally HTTP throughput through gunicorn, and
-memory. docs/performance.md explains the method and carries the figures.
+SQL the engine sits on, statements per search, optionally HTTP throughput through gunicorn and the same
+query vectors through an embedded peer engine (LanceDB, --compare), and memory. docs/performance.md
+explains the method and carries the figures.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import catalogue, measure
+from bench import catalogue, measure, peer
 from bench.database import bench_database_name, connection_kwargs, use_database
 from prethrift.db_features import database_features
 
@@ -43,6 +44,17 @@ class Command(BaseCommand):
         parser.add_argument("--plots", type=Path, default=None, help="write PNG plots to this folder")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
+            "--compare", action="store_true",
+            help="also run the same query vectors through LanceDB, an embedded peer engine (installed by "
+            "`make benchmark-compare`, not a requirement)",
+        )  # fmt: skip
+        parser.add_argument("--http-only", action="store_true", help="only the catalogue and HTTP (implies --http)")
+        parser.add_argument(
+            "--replica", action="store_true",
+            help="also HTTP against a primary, then a primary and a streaming replica, built from the machine's "
+            "PostgreSQL on loopback (needs pgvector installed there)",
+        )  # fmt: skip
+        parser.add_argument(
             "--check", action="store_true",
             help=f"fail unless recall@10 >= {RECALL_FLOOR} for every filter and HTTP answered without errors "
             "(times are printed, never asserted: they drift with the machine)",
@@ -55,6 +67,11 @@ class Command(BaseCommand):
         if options["queries"] < 10 or options["rounds"] < 1:
             raise CommandError("--queries must be >= 10 and --rounds >= 1")
         levels = _levels(options["concurrency"])
+        if options["compare"]:
+            try:
+                peer.require_lancedb()  # before minutes of catalogue building, not after
+            except peer.PeerMissing as error:
+                raise CommandError(str(error)) from None
         source: Path = options["source"] or catalogue.default_source()
         if not source.is_file():
             raise CommandError(
@@ -89,9 +106,19 @@ class Command(BaseCommand):
             "filters": {s.name: {"filters": s.filters, "share": s.share} for s in scenarios},
             "queries": len(queries),
         }
+        if options["http_only"]:
+            from bench import http
+
+            say("HTTP load through gunicorn ...")
+            report["http"] = http.run(queries, levels, options["http_seconds"], workers=options["http_workers"],
+                                      threads=options["http_threads"], say=say)  # fmt: skip
+            self.stdout.write(json.dumps(report) if options["json"] else json.dumps(report, indent=2))
+            return
         with measure.raw_connection(**connection_kwargs()) as raw:
+            say("exact neighbours ...")
+            truth = measure.Truth(scenarios, vectors, raw)  # one for our engine and the peer
             say("recall against exact search ...")
-            report.update(measure.recall(scenarios, vectors, raw))
+            report.update(measure.recall(scenarios, vectors, raw, truth=truth))
             say("engine latency ...")
             modes = measure.engine_modes(scenarios)
             report["engine_ms"], report["queries_per_search"] = measure.engine_latency(
@@ -104,6 +131,10 @@ class Command(BaseCommand):
             if features.supports_halfvec:
                 say("halfvec index ...")
                 report["halfvec"] = measure.halfvec(vectors, raw)
+            if options["compare"]:
+                say("LanceDB on the same garments and queries ...")
+                workdir = Path(settings.VAR_DIR) / "bench" / f"lancedb-{garments}"
+                report["compare"] = peer.compare_lancedb(scenarios, vectors, truth, raw, workdir, options["rounds"])
         report["engine_over_raw_p95"] = {
             mode: round(report["engine_ms"][mode]["p95"] / report["raw_sql_ms"][raw_mode]["p95"], 2)
             for mode, raw_mode in (("vector", "vector"), ("hybrid", "hybrid"), ("hybrid_facets", "hybrid"))
@@ -116,6 +147,12 @@ class Command(BaseCommand):
                                       threads=options["http_threads"], say=say,
                                       flamegraph=options["flamegraph"])  # fmt: skip
         report["rss_mb"] = measure.memory(report.get("http", {}).get("rss_web_mb"))
+        if options["replica"]:
+            from bench import replica
+
+            say("HTTP with one primary, then a primary and a streaming replica ...")
+            report["replica"] = replica.run(garments=garments, source=source, queries=options["queries"],
+                                            levels=levels, seconds=options["http_seconds"], say=say)  # fmt: skip
         from bench import plots
 
         results_dir = Path(settings.VAR_DIR) / "bench" / "results"
