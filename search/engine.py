@@ -184,6 +184,7 @@ class HybridSearchEngine:
             more = len(ranked_hits) > offset + limit
             hits = ranked_hits[offset : offset + limit]
             page = _page_rows(garments, [hit.garment.pk for hit in hits])
+            hits = [hit for hit in hits if hit.garment.pk in page]  # deleted since the candidates were read
             for hit in hits:
                 hit.garment = page[hit.garment.pk]
         timings["fusion_ms"] = _ms(started) - sum(timings.values())
