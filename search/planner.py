@@ -184,7 +184,7 @@ def _exact(
 _applied: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
-def _apply_settings(connection: Any, cursor: Any, wanted: dict[str, str]) -> None:
+def apply_session_settings(connection: Any, cursor: Any, wanted: dict[str, str]) -> None:
     raw = connection.connection
     state = None if connection.in_atomic_block else _applied.setdefault(raw, {})
     if connection.in_atomic_block:
@@ -200,7 +200,7 @@ def _hnsw(queryset: QuerySet[Garment], column: str, vector: Sequence[float], k: 
           fields: Sequence[str] = (), *, compiled: _Filter, newest: bool = False) -> list[Row]:  # fmt: skip
     connection = connections[queryset.db]
     with connection.cursor() as cursor:
-        _apply_settings(connection, cursor, local)
+        apply_session_settings(connection, cursor, local)
         if compiled.where is None:
             ordered = queryset.annotate(distance=CosineDistance(column, vector)).order_by("distance")
             rows = list(ordered.values_list("pk", "distance", *fields, *(["newest"] if newest else []))[:k])
