@@ -1,8 +1,8 @@
 """PNG plots of benchmark results: latency percentiles against catalogue size, QPS against concurrency.
 
-Every run saves its report under var/bench/results/<N>.json; the size plot draws every size
-measured so far on this machine (one line per mode and percentile), so running the harness at
-20,000, 100,000 and 1,000,000 garments builds the curve.
+Every run saves its report under var/bench/results/pgvector-<version>-<N>.json; the size plot draws
+every size measured so far on this machine with the same pgvector (one line per mode and
+percentile), so running the harness at 20,000, 100,000 and 1,000,000 garments builds the curve.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ MODES = ("vector", "hybrid", "hybrid_facets", "filtered_1pct")
 
 def save(report: dict[str, Any], results_dir: Path) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{report['garments']}.json"
+    path = results_dir / f"pgvector-{report['pgvector']}-{report['garments']}.json"
     path.write_text(json.dumps(report, indent=1))
     return path
 
@@ -29,7 +29,8 @@ def write(report: dict[str, Any], folder: Path, results_dir: Path) -> list[Path]
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    reports = sorted((json.loads(path.read_text()) for path in results_dir.glob("*.json")), key=lambda r: r["garments"])
+    same_server = results_dir.glob(f"pgvector-{report['pgvector']}-*.json")
+    reports = sorted((json.loads(path.read_text()) for path in same_server), key=lambda r: r["garments"])
     sizes = [r["garments"] for r in reports]
     figure, axes = plt.subplots(figsize=(7, 4.2))
     for mode in MODES:
