@@ -7,10 +7,8 @@ from decimal import Decimal
 import pytest
 
 from embeddings.services import embed_garments
-from garments.catalog_import import catalog_import
 from garments.models import Garment
 from garments.services import garment_create, garment_update
-from ontology.services import extract_garments
 from prethrift.errors import NotFoundError
 from search.engine import HybridSearchEngine, InvalidSearchError
 from search.filters import InvalidFilterError
@@ -18,15 +16,6 @@ from search.planner import exact, nearest
 
 pytestmark = pytest.mark.django_db
 engine = HybridSearchEngine()
-
-
-@pytest.fixture
-def catalogue(sample_dir):
-    catalog_import(path=sample_dir / "styles.csv", images_dir=sample_dir / "images", synthesize=True)
-    ids = list(Garment.objects.values_list("pk", flat=True))
-    extract_garments(garment_ids=ids)
-    embed_garments(garment_ids=ids, space="text")
-    return ids
 
 
 def test_text_search_finds_what_was_asked_and_explains_why(catalogue):

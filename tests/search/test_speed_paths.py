@@ -7,12 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from embeddings.services import embed_garments
-from garments.catalog_import import catalog_import
 from garments.models import Garment
 from garments.services import garment_create, garment_update
 from ontology.query import parse_query
-from ontology.services import extract_garments
 from prethrift.db_features import database_features
 from search.engine import HybridSearchEngine, keyword_stages, keyword_words
 from search.facets import compute_facets
@@ -20,17 +17,6 @@ from search.planner import exact, nearest
 
 pytestmark = pytest.mark.django_db
 engine = HybridSearchEngine()
-
-
-@pytest.fixture
-def catalogue(sample_dir):
-    catalog_import(path=sample_dir / "styles.csv", images_dir=sample_dir / "images", synthesize=True)
-    ids = list(Garment.objects.values_list("pk", flat=True))
-    extract_garments(garment_ids=ids)
-    embed_garments(garment_ids=ids, space="text")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE garments_garment")  # the planner's estimates come from statistics
-    return ids
 
 
 def test_a_vector_search_is_three_statements_and_a_hybrid_one_four(catalogue, django_assert_num_queries):
