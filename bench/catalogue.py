@@ -28,7 +28,7 @@ from django.db import connection
 from embeddings.registry import get_encoder
 from garments.attributes import ATTRIBUTE_NAMES, normalise_attribute_value
 from garments.catalog_import import synthesize_missing
-from garments.models import HNSW_EF_CONSTRUCTION, HNSW_M
+from garments.models import HNSW_EF_CONSTRUCTION, HNSW_M, Garment
 from ontology.myntra import LABELS
 from ontology.vocabulary import load_vocabulary
 
@@ -160,12 +160,12 @@ def build(garments: int, source: Path, cache_dir: Path, *, progress: Any = None)
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        # The same definitions as the migration (garments.models._hnsw_index): only the build is timed here.
         cursor.execute(f"SET maintenance_work_mem = '{_maintenance_memory(garments)}'")
-        cursor.execute(_index_sql(TEXT_INDEX, "text"))
-        index_seconds = time.perf_counter() - started
-        cursor.execute(_index_sql("garment_image_vec_hnsw", "image"))  # empty columns: instant
-        cursor.execute(_index_sql("garment_openai_vec_hnsw", "openai_text"))
+    _create_index(TEXT_INDEX)
+    index_seconds = time.perf_counter() - started
+    for name in HEAVY_INDEXES:  # empty columns: instant
+        _create_index(name)
+    with connection.cursor() as cursor:
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("VACUUM ANALYZE garments_garment")
         built = {"load_seconds": round(load_seconds, 2), "index_build_seconds": round(index_seconds, 2)}
@@ -174,11 +174,11 @@ def build(garments: int, source: Path, cache_dir: Path, *, progress: Any = None)
                           _relation_bytes(TEXT_INDEX), _relation_bytes("garments_garment"), model_id)  # fmt: skip
 
 
-def _index_sql(name: str, space: str) -> str:
-    return (
-        f"CREATE INDEX {name} ON garments_garment USING hnsw ({space}_embedding_vec vector_cosine_ops) "
-        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
-    )
+def _create_index(name: str) -> None:
+    """The index as the model defines it (garments.models), built by Django's schema editor."""
+    index = next(index for index in Garment._meta.indexes if index.name == name)
+    with connection.schema_editor() as editor:
+        editor.add_index(Garment, index)
 
 
 def _maintenance_memory(garments: int) -> str:

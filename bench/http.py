@@ -28,7 +28,8 @@ from typing import Any
 from django.conf import settings
 
 from bench.database import database_url
-from bench.measure import _children, _pss_mb
+from bench.measure import child_pids, pss_mb
+from bench.pgcluster import free_port
 from garments.models import Garment
 
 REDIS_DB_FOR_BENCH = 15  # a Redis database of its own: never the product's cache keys
@@ -46,12 +47,6 @@ def _configured_threads(env: dict[str, str]) -> int:
         os.environ.clear()
         os.environ.update(saved)
     return int(config["threads"])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _redis_url() -> str | None:
@@ -144,13 +139,13 @@ def _load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict
 
 
 def _server_memory(pid: int) -> float:
-    return _pss_mb(pid) + sum(_pss_mb(child) for child in _children(pid))
+    return pss_mb(pid) + sum(pss_mb(child) for child in child_pids(pid))
 
 
 def run(queries: list[str], levels: list[int], seconds: float, *, workers: int | None, threads: int | None,
         say: Callable[[str], Any], flamegraph: Path | None = None) -> dict[str, Any]:  # fmt: skip
     cores = len(os.sched_getaffinity(0))
-    port = _free_port()
+    port = free_port()
     redis_url = _redis_url()
     env = server_environment(port, workers, threads, redis_url)
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
@@ -161,7 +156,7 @@ def run(queries: list[str], levels: list[int], seconds: float, *, workers: int |
     try:
         _wait_ready(port, process)
         time.sleep(2)  # every worker booted and preloaded its encoders (post_worker_init)
-        started_workers = len(_children(process.pid))
+        started_workers = len(child_pids(process.pid))
         threads = threads or _configured_threads(env)
         workers = started_workers
         paths = request_paths(queries)
@@ -205,7 +200,7 @@ def _flamegraph(pid: int, port: int, paths: list[str], concurrency: int, target:
                 say: Callable[[str], Any]) -> str | None:  # fmt: skip
     """py-spy on one worker while the hybrid mix runs: where a search's CPU goes."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
-    workers = _children(pid)
+    workers = child_pids(pid)
     if spy is None or not workers:
         say("  no flame graph: py-spy is not installed (pip install py-spy)")
         return None

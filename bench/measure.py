@@ -27,7 +27,7 @@ from garments.models import Garment
 from ontology.query import parse_query
 from search.engine import HybridSearchEngine, keyword_words
 from search.filters import parse_filters
-from search.planner import nearest
+from search.planner import nearest, vector_literal
 
 K = 10
 PAGE = 20  # results per page in every timed search; the engine asks the planner for at least this many
@@ -175,17 +175,13 @@ def recall(scenarios: list[Scenario], vectors: list[list[float]], raw: psycopg.C
                 raw.execute(f"SET LOCAL hnsw.ef_search = {NAIVE_EF_SEARCH}")
                 naive = raw.execute(
                     f"SELECT id FROM garments_garment WHERE {where} ORDER BY {COLUMN} <=> %s::vector LIMIT {K}",  # noqa: S608
-                    [*params, _literal(vector)],
+                    [*params, vector_literal(vector)],
                 ).fetchall()
             naive_found += truth.recall(scenario.name, number, [row[0] for row in naive])[0]
         engine_recall[scenario.name] = round(found / max(possible, 1), 4)
         naive_recall[scenario.name] = round(naive_found / max(possible, 1), 4)
         paths[scenario.name] = counter
     return {"recall@10": engine_recall, "naive_recall@10": naive_recall, "planner_paths": paths}
-
-
-def _literal(vector: list[float]) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
 def _where_sql(scenario: Scenario) -> tuple[str, list[Any]]:
@@ -322,7 +318,7 @@ def halfvec(vectors: list[list[float]], raw: psycopg.Connection) -> dict[str, An
     found = possible = 0
     samples = []
     for vector in vectors:
-        literal = _literal(vector)
+        literal = vector_literal(vector)
         truth = {row[0] for row in raw.execute(
             f"SELECT id FROM garments_garment WHERE {where} ORDER BY ({COLUMN} <=> %s::vector) + 0 LIMIT {K}",  # noqa: S608
             [literal]).fetchall()}  # fmt: skip
@@ -344,7 +340,7 @@ def halfvec(vectors: list[list[float]], raw: psycopg.Connection) -> dict[str, An
     }
 
 
-def _pss_mb(pid: int) -> float:
+def pss_mb(pid: int) -> float:
     """Proportional set size (shared pages split among their users), falling back to RSS."""
     for name, field in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
         try:
@@ -356,7 +352,7 @@ def _pss_mb(pid: int) -> float:
     return 0.0
 
 
-def _children(parent: int) -> list[int]:
+def child_pids(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -377,11 +373,11 @@ def memory(web_mb: float | None) -> dict[str, Any]:
     try:
         stat = Path(f"/proc/{backend}/stat").read_text()
         postmaster = int(stat.rsplit(")", 1)[1].split()[1])
-        postgres = _pss_mb(postmaster) + sum(_pss_mb(pid) for pid in _children(postmaster))
+        postgres = pss_mb(postmaster) + sum(pss_mb(pid) for pid in child_pids(postmaster))
     except (OSError, ValueError, IndexError):  # a server on another machine
         postgres = None
     import os
 
     return {"web": round(web_mb, 1) if web_mb is not None else None,
-            "benchmark_process": round(_pss_mb(os.getpid()), 1),
+            "benchmark_process": round(pss_mb(os.getpid()), 1),
             "postgres": round(postgres, 1) if postgres is not None else None}  # fmt: skip

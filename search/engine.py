@@ -31,6 +31,7 @@ from django.db.models.expressions import RawSQL
 from embeddings.query import embed_query
 from embeddings.registry import configured_spaces, get_encoder
 from garments.attributes import ATTRIBUTE_NAMES
+from garments.managers import EMBEDDING_SPACES
 from garments.models import Garment
 from ontology.query import ParsedQuery, parse_query
 from ontology.vocabulary import load_vocabulary, tokenize
@@ -291,11 +292,11 @@ class HybridSearchEngine:
         self._vector("image", vector, found, "photo")
 
     def _similar_signals(self, garment_id: int, found: _Candidates) -> None:
-        columns = [f"{space}_embedding_vec" for space in ("image", "text", "openai_text")]
+        columns = [f"{space}_embedding_vec" for space in EMBEDDING_SPACES]
         source = Garment.objects.using(found.base.db).filter(pk=garment_id).values(*columns).first()
         if source is None:
             raise NotFoundError(f"garment {garment_id} does not exist", details={"similar_to": garment_id})
-        for space in ("image", "text", "openai_text"):
+        for space in EMBEDDING_SPACES:
             vector = source[f"{space}_embedding_vec"]
             if vector is not None:
                 self._vector(space, vector, found, space)

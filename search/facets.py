@@ -20,8 +20,8 @@ from .metrics import facets_cache_total
 FACET_ATTRIBUTES = ("category", "subcategory", "gender", "primary_color", "brand", "size", "condition", "material",
                     "pattern", "style", "occasion")  # fmt: skip
 VALUES_PER_FACET = 10
+CACHE_VERSION = 1  # of the cached Facets' shape: bump when it changes
 # Price bucket edges: round numbers a shopper would pick; the last bucket is open.
-CACHE_VERSION = 1
 PRICE_EDGES = (Decimal(0), Decimal(10), Decimal(25), Decimal(50), Decimal(100), Decimal(200), Decimal(500))
 
 

@@ -130,25 +130,36 @@ def _columns(fields: Sequence[str], newest: bool) -> str:
 NEWEST_ID_SQL = f'(SELECT max(id) FROM "{_TABLE}")'  # noqa: S608  (a constant)
 
 
-def _vector_literal(vector: Sequence[float]) -> str:
+def vector_literal(vector: Sequence[float]) -> str:
     """pgvector's text form; float32 precision is all a vector column keeps."""
     return "[" + ",".join(f"{x:.8g}" for x in vector) + "]"
 
 
-def _count_upto(queryset: QuerySet[Garment], compiled: _Filter, column: str, cap: int) -> int:
+def _count_upto(queryset: QuerySet[Garment], compiled: _Filter, cap: int) -> int:
     if compiled.where is None:
         # order_by(): the model's default ordering would sort every matching row before the LIMIT.
         return queryset.order_by().values("pk")[: cap + 1].count()
-    sql = (
-        f'SELECT count(*) FROM (SELECT 1 FROM "{_TABLE}" WHERE {compiled.where} '  # noqa: S608
-        f'AND "{_TABLE}"."{column}" IS NOT NULL LIMIT {int(cap) + 1}) AS capped'
-    )
+    sql = f'SELECT count(*) FROM (SELECT 1 FROM "{_TABLE}" WHERE {compiled.where} LIMIT {int(cap) + 1}) AS capped'  # noqa: S608
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, compiled.params)
         return int(cursor.fetchone()[0])
 
 
 Row = tuple[Any, ...]  # (pk, distance, *fields)
+
+
+def _orm_rows(ordered: QuerySet[Garment], fields: Sequence[str], newest: bool, k: int) -> list[Row]:
+    """The ORM fallback's rows, in the shape the SQL path returns: (pk, distance, *fields[, newest])."""
+    return list(ordered.values_list("pk", "distance", *fields, *(["newest"] if newest else []))[:k])
+
+
+def _nearest_sql(compiled: _Filter, column: str, fields: Sequence[str], newest: bool, order_by: str, k: int) -> str:
+    """SELECT id, distance, the fields [, newest] from the compiled filter; the distance's vector is the
+    first parameter, then the filter's. (The filter already holds `column IS NOT NULL`.)"""
+    return (
+        f'SELECT "{_TABLE}"."id", "{_TABLE}"."{column}" <=> %s::vector AS distance{_columns(fields, newest)} '  # noqa: S608
+        f'FROM "{_TABLE}" WHERE {compiled.where} ORDER BY {order_by} LIMIT {int(k)}'
+    )
 
 
 def _exact(
@@ -161,17 +172,13 @@ def _exact(
     compiled: _Filter | None = None,
     newest: bool = False,
 ) -> list[Row]:
+    # "+ 0" keeps PostgreSQL from using the HNSW index: only `column <=> constant` matches it.
     if compiled is None or compiled.where is None:
-        # "+ 0" keeps PostgreSQL from using the HNSW index: only `column <=> constant` matches it.
         distance = CombinedExpression(CosineDistance(column, vector), "+", Value(0.0), output_field=FloatField())
-        ordered = queryset.annotate(distance=distance).order_by("distance", "pk")
-        return list(ordered.values_list("pk", "distance", *fields, *(["newest"] if newest else []))[:k])
-    literal = _vector_literal(vector)
-    sql = (
-        f'SELECT "{_TABLE}"."id", "{_TABLE}"."{column}" <=> %s::vector AS distance{_columns(fields, newest)} '  # noqa: S608
-        f'FROM "{_TABLE}" WHERE {compiled.where} AND "{_TABLE}"."{column}" IS NOT NULL '
-        f'ORDER BY ("{_TABLE}"."{column}" <=> %s::vector) + 0, "{_TABLE}"."id" LIMIT {int(k)}'
-    )
+        return _orm_rows(queryset.annotate(distance=distance).order_by("distance", "pk"), fields, newest, k)
+    literal = vector_literal(vector)
+    order_by = f'("{_TABLE}"."{column}" <=> %s::vector) + 0, "{_TABLE}"."id"'
+    sql = _nearest_sql(compiled, column, fields, newest, order_by, k)
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, (literal, *compiled.params, literal))
         return list(cursor.fetchall())
@@ -186,9 +193,12 @@ _applied: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictio
 
 def apply_session_settings(connection: Any, cursor: Any, wanted: dict[str, str]) -> None:
     raw = connection.connection
-    state = None if connection.in_atomic_block else _applied.setdefault(raw, {})
+    state: dict[str, str] | None
     if connection.in_atomic_block:
-        _applied.pop(raw, None)
+        _applied.pop(raw, None)  # forget what this connection had: a rollback may undo it
+        state = None
+    else:
+        state = _applied.setdefault(raw, {})
     missing = {name: value for name, value in wanted.items() if state is None or state.get(name) != value}
     if missing:
         cursor.execute("; ".join(f"SET {name} = {value}" for name, value in missing.items()))
@@ -203,15 +213,11 @@ def _hnsw(queryset: QuerySet[Garment], column: str, vector: Sequence[float], k: 
         apply_session_settings(connection, cursor, local)
         if compiled.where is None:
             ordered = queryset.annotate(distance=CosineDistance(column, vector)).order_by("distance")
-            rows = list(ordered.values_list("pk", "distance", *fields, *(["newest"] if newest else []))[:k])
+            rows = _orm_rows(ordered, fields, newest, k)
         else:
             # ORDER BY the select list's distance: `column <=> constant`, which the HNSW index serves.
-            cursor.execute(
-                f'SELECT "{_TABLE}"."id", "{_TABLE}"."{column}" <=> %s::vector AS distance{_columns(fields, newest)} '  # noqa: S608
-                f'FROM "{_TABLE}" WHERE {compiled.where} AND "{_TABLE}"."{column}" IS NOT NULL '
-                f"ORDER BY 2 LIMIT {int(k)}",
-                (_vector_literal(vector), *compiled.params),
-            )
+            sql = _nearest_sql(compiled, column, fields, newest, "2", k)
+            cursor.execute(sql, (vector_literal(vector), *compiled.params))
             rows = cursor.fetchall()
     return sorted(rows, key=lambda row: (row[1], row[0]))  # relaxed order (iterative scans): re-sort
 
@@ -240,7 +246,7 @@ def nearest(
     threshold = settings.SEARCH_EXACT_SCAN_MAX_ROWS
     filtered = None
     if compiled.rows <= threshold * ESTIMATE_TRUST_FACTOR:
-        filtered = _count_upto(candidates, compiled, column, threshold)
+        filtered = _count_upto(candidates, compiled, threshold)
         if filtered <= threshold:
             rows = _exact(candidates, column, vector, k, fields, compiled=compiled, newest=newest)
             return _result(rows, "exact", filtered)
