@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "prethrift.replicas.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "prethrift.resilience.DatabaseUnavailableMiddleware",  # a database that does not answer: 503, not 500
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -109,6 +110,11 @@ def database_config(url: str | None, *, variable: str = "DATABASE_URL") -> dict[
 
 DATABASE_URL = env.str("DATABASE_URL", default="")
 DATABASES = {"default": database_config(DATABASE_URL)}
+# A primary that does not answer fails a request within this many seconds (a 503, prethrift/resilience.py)
+# instead of waiting for TCP to give up (minutes); libpq's minimum is 2.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+)
 # Streaming replicas that searches may read (docs/scaling.md), comma-separated: each becomes
 # DATABASES["replica_<n>"]. They mirror "default" in tests, so the test runner creates no database for them.
 DATABASE_REPLICA_URLS = [url for url in env.list("DATABASE_REPLICA_URLS", default=[]) if url]
