@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F, Func, JSONField, Value
 from django.utils import timezone
 
 from garments.attributes import ATTRIBUTE_NAMES, AttributeSource
@@ -35,17 +36,21 @@ from garments.signals import garments_changed
 from .extractors.embedding import ATTRIBUTES as ATTRIBUTES_BY_MEANING
 from .extractors.embedding import EmbeddingFallback
 from .extractors.image import ImageColourError, image_colour
-from .extractors.llm import LLMExtractor
+from .extractors.llm import LLMExtractionError, LLMExtractor
 from .extractors.text import Extraction, extract_text
-from .metrics import ontology_extraction_confidence
+from .metrics import ontology_extraction_confidence, ontology_extraction_failures_total
 from .vocabulary import Vocabulary, load_vocabulary
 
 logger = logging.getLogger(__name__)
 EXTRACTOR_VERSION = 1
 EXTRACTED_SOURCES = {AttributeSource.EXTRACTED, AttributeSource.IMAGE, AttributeSource.LLM}
+# The key under Garment.embedding_errors that holds the last failed extraction, beside the spaces':
+# {"message": str, "source_hash": ontology_input_hash, "at": iso time}; removed by the next success.
+ERROR_KEY = "ontology"
 _READ_FIELDS = ("title", "description", "image", "image_sha256", "ontology_input_hash", "ontology_extracted_hash",
                 "ontology_version", "ontology_extracted_at", "ontology_confidence", "ontology_source",
-                "ontology_locked", "ontology_conflicts", "text_content_hash", *ATTRIBUTE_NAMES)  # fmt: skip
+                "ontology_locked", "ontology_conflicts", "text_content_hash", "embedding_errors", "updated_at",
+                *ATTRIBUTE_NAMES)  # fmt: skip
 
 
 def ontology_version(vocabulary: Vocabulary | None = None) -> int:
@@ -131,15 +136,39 @@ _WRITE_FIELDS = [
     "ontology_version",
     "ontology_extracted_at",
     "text_content_hash",
+    "embedding_errors",
+    "updated_at",  # a bulk write bumps it like save() would: `--since` backfills and API clients see it
 ]
+
+
+class _JsonbConcat(Func):
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = JSONField()
+
+
+def _record_failure(garment: Garment, message: str, reason: str) -> None:
+    """Keep the garment pending (nothing written but the error), visible to staff, logged and counted."""
+    error = {ERROR_KEY: {"message": message[:500], "source_hash": garment.ontology_input_hash,
+                         "at": timezone.now().isoformat()}}  # fmt: skip
+    Garment.objects.filter(pk=garment.pk).update(
+        embedding_errors=_JsonbConcat(F("embedding_errors"), Value(error, output_field=JSONField()))
+    )
+    ontology_extraction_failures_total.labels(reason=reason).inc()
+    logger.warning("garment %s: attribute extraction failed (%s), left pending: %s", garment.pk, reason, message)
 
 
 def _fill_from_meaning(
     garments: list[Garment],
     results: dict[int, tuple[str, dict[str, Extraction], dict[str, object]]],
     vocabulary: Vocabulary,
+    report: ExtractReport,
 ) -> None:
-    """The category from the text's meaning, where the extractors found none."""
+    """The category from the text's meaning, where the extractors found none.
+
+    When the text model fails, the garments it should have completed stay pending (failed), rather
+    than being stored as extracted without the values it would have given.
+    """
     if not settings.ONTOLOGY_EMBEDDING_FALLBACK:
         return
     open_garments = [g for g in garments if g.pk in results and not set(ATTRIBUTES_BY_MEANING) <= set(results[g.pk][1])]
@@ -147,12 +176,21 @@ def _fill_from_meaning(
         return
     from embeddings.registry import get_encoder
 
-    encoder = get_encoder("text")
-    if encoder is None:
+    try:
+        encoder = get_encoder("text")
+        if encoder is None:
+            return
+        fallback = EmbeddingFallback(vocabulary, encoder)
+        texts = [f"{g.title}. {g.description[:500]}" for g in open_garments]
+        meanings = fallback.extract_many(texts)
+    except Exception as exc:  # a batch boundary: these garments stay pending for the next run
+        logger.exception("the embedding fallback failed for %d garments", len(open_garments))
+        for garment in open_garments:
+            del results[garment.pk]
+            report.failed[garment.pk] = f"embedding fallback failed: {exc}"[:300]
+            _record_failure(garment, report.failed[garment.pk], "embedding_fallback")
         return
-    fallback = EmbeddingFallback(vocabulary, encoder)
-    texts = [f"{g.title}. {g.description[:500]}" for g in open_garments]
-    for garment, meaning in zip(open_garments, fallback.extract_many(texts), strict=True):
+    for garment, meaning in zip(open_garments, meanings, strict=True):
         found = results[garment.pk][1]
         for attribute, extraction in meaning.items():
             found.setdefault(attribute, extraction)
@@ -163,7 +201,9 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
 
     Extractors run outside any lock; the writes then happen in one transaction that re-reads the
     rows FOR UPDATE and skips any garment edited meanwhile (its edit brings its own extraction).
-    A garment whose extraction raises is recorded and the rest of the batch goes on.
+    A garment whose extraction raises (the language model down or rate limited, say) is written
+    nothing but the error: it stays pending, so the next run retries it, and the rest of the batch
+    goes on.
     """
     vocabulary = load_vocabulary()
     version = ontology_version(vocabulary)
@@ -178,12 +218,17 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
     for garment in garments:
         try:
             found, conflicts = extract_candidates(garment, vocabulary, llm)
+        except LLMExtractionError as exc:
+            report.failed[garment.pk] = str(exc)[:300]
+            _record_failure(garment, report.failed[garment.pk], "llm")
+            continue
         except Exception as exc:  # a batch boundary: record, log, go on with the others
             logger.exception("attribute extraction failed for garment %s", garment.pk)
-            report.failed[garment.pk] = str(exc)[:300]
+            report.failed[garment.pk] = f"{type(exc).__name__}: {exc}"[:300]
+            _record_failure(garment, report.failed[garment.pk], "error")
             continue
         results[garment.pk] = (ontology_input_hash(garment), found, conflicts)
-    _fill_from_meaning(garments, results, vocabulary)
+    _fill_from_meaning(garments, results, vocabulary, report)
     now = timezone.now()
     written: list[Garment] = []
     with transaction.atomic():
@@ -195,6 +240,8 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
             current.ontology_conflicts = conflicts
             current.ontology_input_hash = current.ontology_extracted_hash = input_hash
             current.ontology_version, current.ontology_extracted_at = version, now
+            current.embedding_errors = {k: v for k, v in current.embedding_errors.items() if k != ERROR_KEY}
+            current.updated_at = now
             refresh_content_hashes(current)
             written.append(current)
             report.extracted += 1

@@ -5,6 +5,10 @@ Opt-in (ONTOLOGY_LLM_EXTRACTION=true and OPENAI_API_KEY): it costs a request per
 is for catalogues whose titles say little. Answers are checked against the vocabulary; anything
 outside it is dropped, never stored. It fills only attributes the text rules leave open, at a
 fixed confidence below theirs, with source "llm".
+
+A failed request (after the client's own retries) or an answer that is not a JSON object raises
+LLMExtractionError: the caller leaves the garment pending rather than store an extraction that
+silently lacks the model's values.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ def response_schema(vocabulary: Vocabulary) -> dict[str, Any]:
     }
 
 
+class LLMExtractionError(Exception):
+    """The model gave no usable answer this time (provider error, rate limit, malformed output)."""
+
+
 class LLMExtractor:
     def __init__(self, *, api_key: str, model: str, base_url: str = "", vocabulary: Vocabulary) -> None:
         import openai
@@ -63,7 +71,7 @@ class LLMExtractor:
         self.schema = response_schema(vocabulary)
 
     def extract(self, *, title: str, description: str = "") -> dict[str, Extraction]:
-        """Attributes the model reads from the listing; {} when the model fails (logged, never raised)."""
+        """Attributes the model reads from the listing; LLMExtractionError when it gives no usable answer."""
         import openai
 
         text = f"Title: {title}\nDescription: {description}"[:MAX_INPUT_CHARS]
@@ -76,10 +84,13 @@ class LLMExtractor:
             }
             response = self.client.chat.completions.create(**request)
             answer = json.loads(response.choices[0].message.content or "{}")
-        except (openai.OpenAIError, json.JSONDecodeError, IndexError) as exc:
-            logger.warning("LLM extraction failed: %s", exc)
-            return {}
-        return self._validated(answer if isinstance(answer, dict) else {})
+        except openai.OpenAIError as exc:
+            raise LLMExtractionError(f"language model request failed: {type(exc).__name__}: {exc}") from exc
+        except (json.JSONDecodeError, IndexError, AttributeError) as exc:
+            raise LLMExtractionError(f"language model answer is not JSON: {exc}") from exc
+        if not isinstance(answer, dict):
+            raise LLMExtractionError(f"language model answer is a JSON {type(answer).__name__}, not an object")
+        return self._validated(answer)
 
     def _validated(self, answer: dict[str, Any]) -> dict[str, Extraction]:
         out: dict[str, Extraction] = {}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
-from garments.services import garment_create
-from ontology.services import extract_garments
+from garments.models import Garment
+from garments.services import garment_create, garment_update
+from ontology.metrics import ontology_extraction_failures_total
+from ontology.services import extract_garments, ontology_version
 from tests.embeddings.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
@@ -42,14 +46,59 @@ def test_the_model_fills_what_the_words_leave_open_within_the_vocabulary(llm_ser
     assert schema["strict"] is True and "navy" in schema["schema"]["properties"]["primary_color"]["enum"]
 
 
-def test_a_failing_model_leaves_the_text_extraction_standing(llm_server):
-    llm_server.script.always_status = 500
+def _failures(reason: str) -> float:
+    return ontology_extraction_failures_total.labels(reason=reason)._value.get()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"always_status": 500}, id="server-error"),
+        pytest.param({"always_status": 429}, id="rate-limited"),
+        pytest.param({"chat_answer": ["not", "an", "object"]}, id="garbage-json"),
+        pytest.param({"chat_answer": "red"}, id="a-bare-string"),
+    ],
+)
+def test_a_failing_model_leaves_the_garment_pending_with_its_error_and_the_next_run_retries(llm_server, fault):
+    # given a garment the model labelled once, whose title then changed
+    llm_server.script.chat_answer = {"occasion": "party"}
     garment = garment_create(sku="a", title="Blue denim jacket", attribute_source="extracted")
-    report = extract_garments(garment_ids=[garment.pk])
+    extract_garments(garment_ids=[garment.pk])
+    garment_update(garment=Garment.objects.get(pk=garment.pk), listing={"title": "Blue denim jacket, worn"})
     garment.refresh_from_db()
-    assert report.extracted == 1 and not report.failed
-    assert garment.subcategory == "jacket" and "llm" not in garment.ontology_source.values()
-    assert len(llm_server.script.requests) == 3  # the client's two retries, then it gives up
+    updated_at = garment.updated_at
+    before = _failures("llm")
+    # when the model fails (after the client's own retries) or answers garbage
+    for name, value in fault.items():
+        setattr(llm_server.script, name, value)
+    report = extract_garments(garment_ids=[garment.pk])
+    # then nothing is marked done or lost: the garment stays pending, with the error on it, counted
+    garment.refresh_from_db()
+    assert report.extracted == 0 and set(report.failed) == {garment.pk}
+    assert Garment.objects.filter(pk=garment.pk).needs_extraction(version=ontology_version()).exists()
+    assert garment.ontology_extracted_hash != garment.ontology_input_hash
+    assert garment.occasion == "party" and garment.ontology_source["occasion"] == "llm"  # the old value is kept
+    error = garment.embedding_errors["ontology"]
+    assert "language model" in error["message"] and error["source_hash"] == garment.ontology_input_hash
+    assert _failures("llm") == before + 1
+    assert garment.updated_at == updated_at
+    # and the next run, with the model back, extracts it and clears the error
+    llm_server.script.always_status = None
+    llm_server.script.chat_answer = {"occasion": "casual"}
+    call_command("extract_ontology", "--no-progress", stdout=io.StringIO())
+    garment.refresh_from_db()
+    assert not Garment.objects.needs_extraction(version=ontology_version()).exists()
+    assert garment.occasion == "casual" and "ontology" not in garment.embedding_errors
+    assert garment.subcategory == "jacket"
+
+
+def test_extract_ontology_reports_the_garments_it_left_pending(llm_server):
+    llm_server.script.always_status = 500
+    garment_create(sku="a", title="Blue denim jacket", attribute_source="extracted")
+    out = io.StringIO()
+    call_command("extract_ontology", "--no-progress", stdout=out)
+    assert "failed 1" in out.getvalue() and "language model request failed" in out.getvalue()
+    assert Garment.objects.needs_extraction(version=ontology_version()).count() == 1
 
 
 def test_the_model_is_off_unless_asked_for(llm_server, settings):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from garments.catalog_import import catalog_import
 from garments.models import Garment
 from garments.services import garment_create, garment_update
-from ontology.metrics import ontology_extraction_confidence
+from ontology.metrics import ontology_extraction_confidence, ontology_extraction_failures_total
 from ontology.services import extract_garments, ontology_version
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +171,37 @@ def test_admin_unlock_action(client, staff_user):
                 {"action": "unlock_attributes", "_selected_action": [garment.pk]})  # fmt: skip
     garment.refresh_from_db()
     assert garment.ontology_locked == []
+
+
+def test_extraction_bumps_updated_at_so_since_backfills_and_clients_see_it():
+    garment = garment_create(sku="a", title="Puma navy striped cotton t-shirt", attribute_source="extracted")
+    before = Garment.objects.get(pk=garment.pk).updated_at
+    extract_garments(garment_ids=[garment.pk])
+    garment.refresh_from_db()
+    assert garment.subcategory == "t-shirt"
+    assert garment.updated_at > before
+    assert Garment.objects.filter(updated_at__gt=before).filter(pk=garment.pk).exists()
+
+
+def test_a_failing_inline_extraction_never_turns_the_committed_save_into_an_error(
+    settings, django_capture_on_commit_callbacks
+):
+    # given extraction on save, inline (no broker), and a text model that cannot load (a bad setting)
+    settings.ONTOLOGY_EXTRACT_ON_SAVE = True
+    settings.ONTOLOGY_EMBEDDING_FALLBACK = True
+    settings.EMBEDDINGS_TEXT_PRECISION = "no-such-precision"
+    before = ontology_extraction_failures_total.labels(reason="embedding_fallback")._value.get()
+    # when staff save a garment the words say little about (so the fallback is asked)
+    with django_capture_on_commit_callbacks(execute=True):
+        garment = garment_create(sku="s", title="Item 4711")
+    # then the save stands; the garment stays pending with its error recorded and counted
+    garment.refresh_from_db()
+    assert Garment.objects.filter(pk=garment.pk).needs_extraction(version=ontology_version()).exists()
+    assert "embedding fallback failed" in garment.embedding_errors["ontology"]["message"]
+    assert ontology_extraction_failures_total.labels(reason="embedding_fallback")._value.get() == before + 1
+    # and once the setting is fixed, extract_ontology picks it up
+    settings.EMBEDDINGS_TEXT_PRECISION = "auto"
+    call_command("extract_ontology", "--no-progress", stdout=io.StringIO())
+    garment.refresh_from_db()
+    assert not Garment.objects.needs_extraction(version=ontology_version()).exists()
+    assert "ontology" not in garment.embedding_errors
