@@ -17,3 +17,8 @@ embeddings_computed_total = Counter("embeddings_computed_total", "Garment vector
 query_embedding_cache_total = Counter(
     "query_embedding_cache_total", "Query-vector cache lookups by result (hit, miss, error).", ["result"]
 )
+task_enqueue_failures_total = Counter(
+    "task_enqueue_failures_total",
+    "Follow-up tasks that could not be queued after a commit (broker down); the backfill commands pick them up.",
+    ["task"],
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
@@ -13,12 +14,17 @@ from django.db import transaction
 from garments.managers import EMBEDDING_SPACES, EmbeddingSpace
 
 from .encoders.base import TransientEncoderError
+from .metrics import task_enqueue_failures_total
 from .registry import configured_spaces
 from .services import EmbedReport, embed_garments
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 6
 RETRY_BACKOFF_MAX_SECONDS = 600
+# How long an enqueue after a save may try a broker that is down: three attempts 0.25 s apart
+# (plus the connect and socket timeouts of CELERY_BROKER_TRANSPORT_OPTIONS), then the save goes on
+# without it and the backfill commands pick the garments up. Celery's default retries for longer.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.25}
 
 
 def _backoff(retries: int) -> float:
@@ -49,6 +55,38 @@ def embed_garments_task(
     return summary
 
 
+def publish_batches(task: Task, batches: list[tuple[Any, ...]], *, name: str) -> int:
+    """Queue `task` once per argument tuple; returns how many were queued.
+
+    A broker that is down never fails the caller (a save that already committed): the first refusal
+    is logged, every batch left unqueued is counted in task_enqueue_failures_total, and the rows
+    stay stale for backfill_embeddings / extract_ontology to pick up.
+    """
+    for done, args in enumerate(batches):
+        try:
+            task.apply_async(args, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception as exc:  # the enqueue boundary: broker refused, timed out, or misconfigured
+            left = len(batches) - done
+            task_enqueue_failures_total.labels(task=name).inc(left)
+            logger.error("could not queue %s (%d batches left for the backfill): %s: %s",
+                         name, left, type(exc).__name__, exc)  # fmt: skip
+            return done
+    return len(batches)
+
+
+def after_commit_safely(name: str, callback: Callable[[], None]) -> Callable[[], None]:
+    """An on_commit callback that can never turn a committed save into an error (logged and counted)."""
+
+    def run() -> None:
+        try:
+            callback()
+        except Exception:  # the after-commit boundary: the row is saved; the backfill finishes the job
+            task_enqueue_failures_total.labels(task=name).inc()
+            logger.exception("follow-up work %s after a commit failed; the backfill will pick it up", name)
+
+    return run
+
+
 def enqueue_embeddings(garment_ids: list[int]) -> None:
     """Queue vectors for these garments in every configured space (inline when there is no broker).
 
@@ -66,12 +104,12 @@ def enqueue_embeddings(garment_ids: list[int]) -> None:
     for space in spaces:
         stale.update(candidates.needs_embedding(space).values_list("pk", flat=True))
     ids = sorted(stale)
-    for start in range(0, len(ids), settings.BATCH_SIZE):
-        batch = ids[start : start + settings.BATCH_SIZE]
-        if settings.CELERY_TASK_ALWAYS_EAGER:
+    batches = [ids[start : start + settings.BATCH_SIZE] for start in range(0, len(ids), settings.BATCH_SIZE)]
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        for batch in batches:
             _run_inline(batch, spaces)
-        else:
-            embed_garments_task.delay(batch, list(spaces))
+    else:
+        publish_batches(embed_garments_task, [(batch, list(spaces)) for batch in batches], name="embed_garments")
 
 
 def _run_inline(batch: list[int], spaces: list[EmbeddingSpace]) -> None:
@@ -87,4 +125,5 @@ def _run_inline(batch: list[int], spaces: list[EmbeddingSpace]) -> None:
 
 def on_garments_changed(*, garment_ids: list[int], **kwargs: Any) -> None:
     if settings.EMBEDDINGS_ENQUEUE_ON_SAVE:
-        transaction.on_commit(lambda: enqueue_embeddings(list(garment_ids)))
+        ids = list(garment_ids)
+        transaction.on_commit(after_commit_safely("embed_garments", lambda: enqueue_embeddings(ids)))

@@ -9,6 +9,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from embeddings.tasks import after_commit_safely, publish_batches
+
+from .metrics import ontology_extraction_failures_total
 from .services import extract_garments
 
 logger = logging.getLogger(__name__)
@@ -16,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def extract_garments_task(garment_ids: list[int], force: bool = False) -> dict[str, Any]:
-    """Extract attributes for these garments (deterministic and local: nothing transient to retry)."""
+    """Extract attributes for these garments; one whose extraction fails stays pending for extract_ontology."""
     report = extract_garments(garment_ids=garment_ids, force=force)
     return {"extracted": report.extracted, "changed": report.changed, "skipped": report.skipped,
             "failed": len(report.failed)}  # fmt: skip
@@ -27,14 +30,19 @@ def enqueue_extraction(garment_ids: list[int]) -> None:
     from garments.models import Garment
 
     stale = sorted(Garment.objects.filter(pk__in=garment_ids).needs_extraction().values_list("pk", flat=True))
-    for start in range(0, len(stale), settings.BATCH_SIZE):
-        batch = stale[start : start + settings.BATCH_SIZE]
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            extract_garments(garment_ids=batch)  # failures are logged per garment inside
-        else:
-            extract_garments_task.delay(batch)
+    batches = [stale[start : start + settings.BATCH_SIZE] for start in range(0, len(stale), settings.BATCH_SIZE)]
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        publish_batches(extract_garments_task, [(batch,) for batch in batches], name="extract_garments")
+        return
+    for batch in batches:
+        try:
+            extract_garments(garment_ids=batch)  # a garment's own failure is recorded on it inside
+        except Exception:  # the save already committed: never undo it into an error; the garments stay pending
+            ontology_extraction_failures_total.labels(reason="batch").inc(len(batch))
+            logger.exception("inline extraction of %d garments failed; extract_ontology will retry them", len(batch))
 
 
 def on_garments_changed(*, garment_ids: list[int], **kwargs: Any) -> None:
     if settings.ONTOLOGY_EXTRACT_ON_SAVE:
-        transaction.on_commit(lambda: enqueue_extraction(list(garment_ids)))
+        ids = list(garment_ids)
+        transaction.on_commit(after_commit_safely("extract_garments", lambda: enqueue_extraction(ids)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from embeddings.metrics import task_enqueue_failures_total
 from garments.catalog_import import catalog_import
 from garments.models import Garment
 from garments.services import garment_create, garment_update
@@ -76,6 +78,90 @@ def test_an_inline_failure_never_undoes_the_save(enqueue_on_save, clip_configure
     assert "unreadable image" in garment.embedding_errors["image"]["message"]
 
 
+def _use_broker(url: str, *, eager: bool) -> None:
+    """Point this process's Celery app at `url`, dropping pooled connections and producers to the old one."""
+    app.pool.force_close_all()  # type: ignore[attr-defined]
+    app.conf.update(broker_url=url, task_always_eager=eager)
+    app._after_fork()  # type: ignore[attr-defined]  # what Celery does in a fresh process: no cached pools
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def broker_down(settings) -> Iterator[str]:
+    """A Redis URL on a port where nothing listens, and the app not eager: every enqueue is refused.
+    (The machine's own Redis is left alone: other suites use it.)"""
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    previous = (app.conf.broker_url, app.conf.task_always_eager)
+    _use_broker(url, eager=False)
+    settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER = url, False
+    try:
+        yield url
+    finally:
+        _use_broker(previous[0], eager=previous[1])
+
+
+def _enqueue_failures(task: str) -> float:
+    return task_enqueue_failures_total.labels(task=task)._value.get()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("extract_on_save", "task"), [(False, "embed_garments"), (True, "extract_garments")])
+def test_a_broker_that_is_down_never_fails_a_committed_save(
+    broker_down, settings, django_capture_on_commit_callbacks, extract_on_save, task
+):
+    # given enqueue on save, and a broker that refuses connections
+    settings.EMBEDDINGS_ENQUEUE_ON_SAVE = True
+    settings.ONTOLOGY_EXTRACT_ON_SAVE = extract_on_save
+    before = _enqueue_failures(task)
+    # when staff create and then edit a garment
+    with django_capture_on_commit_callbacks(execute=True):
+        garment = garment_create(sku="b-1", title="Red wool scarf")
+    with django_capture_on_commit_callbacks(execute=True):
+        garment_update(garment=Garment.objects.get(pk=garment.pk), listing={"title": "Red wool scarf, worn"})
+    # then both saves stand, the lost enqueues are counted, and the garment is left for the backfill
+    stored = Garment.objects.get(sku="b-1")
+    assert stored.title == "Red wool scarf, worn"
+    assert _enqueue_failures(task) == before + 2
+    assert Garment.objects.needs_embedding("text").filter(pk=garment.pk).exists()
+    if extract_on_save:
+        assert Garment.objects.needs_extraction().filter(pk=garment.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_broker_that_accepts_but_never_answers_does_not_hold_the_save(settings, django_capture_on_commit_callbacks):
+    # given a "broker" that accepts connections (the kernel's backlog) and never says a word
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        previous = (app.conf.broker_url, app.conf.task_always_eager)
+        _use_broker(url, eager=False)
+        settings.CELERY_TASK_ALWAYS_EAGER, settings.EMBEDDINGS_ENQUEUE_ON_SAVE = False, True
+        before = _enqueue_failures("embed_garments")
+        try:
+            # when a garment is saved (without socket timeouts this waits forever on the first read)
+            with django_capture_on_commit_callbacks(execute=True):
+                garment = garment_create(sku="b-2", title="Blue denim jacket")
+        finally:
+            _use_broker(previous[0], eager=previous[1])
+    # then the save returned, and the enqueue it could not make is counted
+    assert Garment.objects.filter(pk=garment.pk).exists()
+    assert _enqueue_failures("embed_garments") == before + 1
+
+
+def test_enqueues_are_bounded_by_the_effective_celery_configuration():
+    """A typo in a setting name would leave Celery's defaults (retry for long, wait forever on a read)."""
+    assert app.conf.broker_transport_options["socket_timeout"] <= 2
+    assert app.conf.broker_transport_options["socket_connect_timeout"] <= 2
+    assert app.conf.broker_connection_timeout <= 2
+    assert app.conf.task_publish_retry_policy["max_retries"] <= 2
+
+
 def _database_url() -> str:
     settings_dict = connection.settings_dict
     if settings_dict["ENGINE"] == "prethrift.embedded_pg":
@@ -110,7 +196,7 @@ def celery_worker_process(settings, tmp_path) -> Iterator[subprocess.Popen[str]]
     )  # fmt: skip
     # this process enqueues to the same broker
     previous = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.update(broker_url=REDIS_URL, task_always_eager=False)
+    _use_broker(REDIS_URL, eager=False)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     try:
         yield worker
@@ -120,8 +206,7 @@ def celery_worker_process(settings, tmp_path) -> Iterator[subprocess.Popen[str]]
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
-        app.conf.update(broker_url=previous[0], task_always_eager=previous[1])
-        app.pool.force_close_all()  # type: ignore[attr-defined]
+        _use_broker(previous[0], eager=previous[1])
         log.close()
         print((tmp_path / "worker.log").read_text()[-3000:])
 
