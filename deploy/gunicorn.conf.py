@@ -9,15 +9,28 @@ and context switches.
 import multiprocessing
 import os
 
+# Fail closed: production settings unless the environment names others (they refuse to start without
+# DJANGO_SECRET_KEY, DATABASE_URL, DJANGO_ALLOWED_HOSTS and REDIS_URL).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prethrift.settings.production")
+
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else multiprocessing.cpu_count()
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", _cores))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
+# A worker that has not reported for this long is killed and replaced (a request stuck in native code).
+# It is not a read timeout: a gthread worker's thread waits as long as a client takes to send its body,
+# so slow clients are nginx's job (deploy/nginx/prethrift.conf buffers whole requests, with
+# client_body_timeout), and gunicorn must listen only where nginx can reach it.
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
+# Request line and header limits (gunicorn's defaults, stated): larger ones get 400 before Django runs.
+# A search URL with every filter fits in 4094 bytes; nginx's large_client_header_buffers match.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", 4094))
+limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", 100))
+limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 8190))
 max_requests = 100_000  # recycle workers to bound slow leaks in native libraries
 max_requests_jitter = 10_000
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None

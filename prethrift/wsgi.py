@@ -1,10 +1,12 @@
-"""WSGI entry point (gunicorn prethrift.wsgi, and manage.py runserver for `make demo`)."""
+"""WSGI entry point (gunicorn prethrift.wsgi; manage.py runserver for `make demo`, with manage.py's local settings)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prethrift.settings.local")
+# Fail closed: a deployment that forgets DJANGO_SETTINGS_MODULE gets production settings (which refuse to
+# start without their secrets), never DEBUG and a published key. manage.py defaults to local for the demo.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prethrift.settings.production")
 application = get_wsgi_application()
 
 

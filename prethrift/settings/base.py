@@ -2,7 +2,8 @@
 
 Variables: DATABASE_URL, DATABASE_REPLICA_URLS, REDIS_URL, CELERY_BROKER_URL, OPENAI_API_KEY,
 CLIP_MODEL_PATH, VECTOR_SEARCH_CACHE_TTL, BATCH_SIZE, MAX_CONCURRENT_EMBEDDINGS, DJANGO_SECRET_KEY,
-DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS. With none of them set, the project runs on an embedded
+DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS; security ones are in the Security section (docs/deployment.md#security).
+With none of them set, the project runs on an embedded
 PostgreSQL and a local-memory cache, and Celery tasks run inline.
 """
 
@@ -54,6 +55,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "prethrift.security.ContentSecurityPolicyMiddleware",
+    "prethrift.security.MetricsAccessMiddleware",
+    "prethrift.security.AdminLoginThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -158,6 +162,21 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift"}}
+# Throttle counts (prethrift/throttling.py): one store for every process, so N workers allow the rate once.
+# Errors are not ignored here: the throttles see a store that is down and count per process instead.
+CACHES["throttle"] = (
+    {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"IGNORE_EXCEPTIONS": False, "SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+    }
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "prethrift-throttle",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
 # No broker configured: tasks run inline in the calling process, so the embedded default works alone.
@@ -278,6 +297,36 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 
+# --- Security (docs/deployment.md#security) -----------------------------------------------------
+# How many reverse proxies of ours append to X-Forwarded-For (nginx in front: 1). 0 uses the socket's
+# address: a client-written X-Forwarded-For is never trusted, so changing it escapes no throttle.
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise environ.ImproperlyConfigured("DJANGO_NUM_PROXIES must be >= 0")
+# /metrics: a bearer of METRICS_TOKEN may read it; without a token it is open only if METRICS_PUBLIC.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
+# Admin sign-in: failures allowed per username and per client address in a window, then 429.
+ADMIN_LOGIN_FAILURES_PER_USERNAME = env.int("ADMIN_LOGIN_FAILURES_PER_USERNAME", default=5)
+ADMIN_LOGIN_FAILURES_PER_ADDRESS = env.int("ADMIN_LOGIN_FAILURES_PER_ADDRESS", default=20)
+ADMIN_LOGIN_WINDOW_SECONDS = env.int("ADMIN_LOGIN_WINDOW_SECONDS", default=900)
+# HTML pages (admin, API docs; Swagger UI's assets come from jsdelivr) and everything else (JSON: nothing loads).
+CONTENT_SECURITY_POLICY = env.str(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
+CONTENT_SECURITY_POLICY_API = "default-src 'none'; frame-ancestors 'none'"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+
 # --- REST framework ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -290,16 +339,25 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "prethrift.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 20,
+    # Every view without throttle_classes of its own (garments, ontology, schema): per address and per user.
+    "DEFAULT_THROTTLE_CLASSES": ["prethrift.throttling.AnonRateThrottle", "prethrift.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("ANON_THROTTLE_RATE", default="60/min"),
+        "user": env.str("USER_THROTTLE_RATE", default="600/min"),
         "search": env.str("SEARCH_THROTTLE_RATE", default="120/min"),
         "image_search": env.str("IMAGE_SEARCH_THROTTLE_RATE", default="20/min"),
     },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prethrift API",
     "DESCRIPTION": "Search and catalogue API for second-hand garments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema/ and /api/docs/: staff only unless API_DOCS_PUBLIC (local.py opens them for the demo).
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny" if API_DOCS_PUBLIC else "rest_framework.permissions.IsAdminUser"
+    ],
 }
 
 

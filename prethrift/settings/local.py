@@ -8,5 +8,14 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="django-insecure-prethrift-local-development-only")
 # Serve static files straight from the app folders while developing.
 WHITENOISE_USE_FINDERS = True
+# The demo shows its metrics and API docs to anyone on the developer's machine (production does not).
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=True)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny" if API_DOCS_PUBLIC else "rest_framework.permissions.IsAdminUser"
+    ],
+}
 
 SETTINGS_MODE = "local"

@@ -8,7 +8,17 @@ from .local import *
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests create many users
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="prethrift-test-media-"))
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift-test"}}
+# The throttle store shares the default cache's memory, so a test that clears the cache resets its counts.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift-test"},
+    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "prethrift-test"},
+}
+# One test client (127.0.0.1) makes every request of the suite: the default throttles must not trip on it.
+# The throttle tests set their own rates (tests/platform/test_throttles.py).
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "100000/min", "user": "100000/min"},
+}
 # Tests run tasks inline unless a test starts a real worker on purpose.
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests that exercise enqueue-on-save turn it on; the rest create garments without computing vectors.

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV_NAMES = (
     "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "CLIP_MODEL_PATH", "VECTOR_SEARCH_CACHE_TTL",
     "BATCH_SIZE", "MAX_CONCURRENT_EMBEDDINGS", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_NUM_PROXIES", "DJANGO_ALLOW_PER_PROCESS_THROTTLES", "METRICS_TOKEN", "METRICS_PUBLIC", "API_DOCS_PUBLIC",
 )  # fmt: skip
 PROBE = """
 import json, django
@@ -127,10 +128,11 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": "p" * 20 + "Q7#x!k2Lm9@vR4$tZ8^wE1&yU6*iO3(aS5)dF0",
     "DATABASE_URL": "postgres://shop@db.internal/catalogue",
     "DJANGO_ALLOWED_HOSTS": "shop.example",
+    "REDIS_URL": "redis://cache.internal:6379/0",
 }
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOWED_HOSTS"])
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOWED_HOSTS", "REDIS_URL"])
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = run_with(env, "prethrift.settings.production")
@@ -147,3 +149,123 @@ def test_production_passes_the_deploy_checklist():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+ENTRY_POINT = """
+import os, sys
+import {module}
+from django.conf import settings
+print(os.environ["DJANGO_SETTINGS_MODULE"], settings.SETTINGS_MODE, settings.DEBUG)
+"""
+
+
+def run_unset(env: dict[str, str], code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A process started with no DJANGO_SETTINGS_MODULE (and none of the settings variables) but `env`."""
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_NAMES and k != "DJANGO_SETTINGS_MODULE"}
+    clean.update(env, PRELOAD_QUERY_ENCODERS="false")
+    return subprocess.run(
+        [sys.executable, *(["-c", code] if code else []), *args],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("module", ["prethrift.wsgi", "prethrift.asgi", "prethrift.celery"])
+def test_entry_points_fail_closed_without_a_settings_module(module):
+    """A deployment that forgets DJANGO_SETTINGS_MODULE gets production: it refuses to start without its
+    secrets, and with them runs with DEBUG off; never the local settings' DEBUG and published key."""
+    code = ENTRY_POINT.format(module=module)
+    refused = run_unset({}, code)
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set in production" in refused.stderr
+    started = run_unset(PRODUCTION, code)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split()[-3:] == ["prethrift.settings.production", "production", "False"]
+
+
+def test_gunicorn_config_names_the_production_settings():
+    code = "import os, runpy\nrunpy.run_path('deploy/gunicorn.conf.py')\nprint(os.environ['DJANGO_SETTINGS_MODULE'])\n"
+    done = run_unset({}, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "prethrift.settings.production"
+
+
+def test_manage_py_keeps_the_local_default_for_the_demo():
+    code = "from django.conf import settings; print(settings.SETTINGS_MODE, settings.DEBUG)"
+    done = run_unset({}, "", "manage.py", "shell", "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["local", "True"]
+
+
+def test_demo_users_refuses_a_real_database_with_debug_off():
+    done = run_unset(
+        {"DJANGO_SETTINGS_MODULE": "prethrift.settings.local", "DJANGO_DEBUG": "false",
+         "DATABASE_URL": "postgres://shop@db.internal/catalogue"},
+        "", "manage.py", "demo_users",
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "CommandError: demo_users creates well-known passwords" in done.stderr
+
+
+@pytest.mark.django_db
+def test_demo_users_runs_where_debug_is_on(settings):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("demo_users", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert get_user_model().objects.get(username="admin").is_superuser
+
+
+def test_production_without_redis_starts_only_when_told_and_says_so():
+    env = {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"}
+    result = run_with({**env, "DJANGO_ALLOW_PER_PROCESS_THROTTLES": "true"}, "prethrift.settings.production",
+                      code=SECURITY_PROBE)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "throttles count per process" in result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["throttle_cache"].endswith("LocMemCache")
+
+
+SECURITY_PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+from rest_framework.settings import api_settings
+print(json.dumps({
+    "throttle_cache": settings.CACHES["throttle"]["BACKEND"],
+    "throttle_ignores_errors": settings.CACHES["throttle"].get("OPTIONS", {}).get("IGNORE_EXCEPTIONS"),
+    "num_proxies": api_settings.NUM_PROXIES,
+    "throttles": api_settings.DEFAULT_THROTTLE_CLASSES and [c.__name__ for c in api_settings.DEFAULT_THROTTLE_CLASSES],
+    "rates": api_settings.DEFAULT_THROTTLE_RATES,
+    "metrics_public": settings.METRICS_PUBLIC,
+    "docs": settings.SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"],
+}))
+"""
+
+
+def test_production_throttles_count_in_redis_behind_the_configured_proxies():
+    result = run_with({**PRODUCTION, "DJANGO_NUM_PROXIES": "1", "ANON_THROTTLE_RATE": "30/min"},
+                      "prethrift.settings.production", code=SECURITY_PROBE)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["throttle_cache"] == "django_redis.cache.RedisCache"
+    assert values["throttle_ignores_errors"] is False  # a store that is down is seen, not read as "no count"
+    assert values["num_proxies"] == 1
+    assert values["throttles"] == ["AnonRateThrottle", "UserRateThrottle"]
+    assert values["rates"]["anon"] == "30/min" and values["rates"]["user"] == "600/min"
+    assert values["metrics_public"] is False
+    assert values["docs"] == ["rest_framework.permissions.IsAdminUser"]
+
+
+def test_by_default_the_socket_address_is_the_client_and_local_shows_metrics_and_docs():
+    result = run_with({}, code=SECURITY_PROBE)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["num_proxies"] == 0
+    assert values["metrics_public"] is True
+    assert values["docs"] == ["rest_framework.permissions.AllowAny"]
+
+
+def test_a_negative_proxy_count_stops_start_up():
+    result = run_with({"DJANGO_NUM_PROXIES": "-1"})
+    assert result.returncode != 0
+    assert "DJANGO_NUM_PROXIES must be >= 0" in result.stderr

@@ -1,4 +1,5 @@
-"""manage.py demo_users: the demo's staff login (admin/admin) and an API client token. Never in production."""
+"""manage.py demo_users: the demo's staff login (admin/admin) and an API client token; only on the embedded
+database or with DEBUG on, never in production."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ class Command(BaseCommand):
     help = "Create the demo superuser (admin/admin) and a demo API client with a token; idempotent."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.SETTINGS_MODE == "production":
-            raise CommandError("demo_users creates well-known passwords and is refused in production settings.")
+        embedded = settings.DATABASES["default"]["ENGINE"] == "prethrift.embedded_pg"
+        if not (settings.DEBUG or embedded):
+            raise CommandError(
+                "demo_users creates well-known passwords (admin/admin): it runs only on the embedded database "
+                "or with DJANGO_DEBUG on, never against a real database with debugging off."
+            )
         user_model = get_user_model()
         username, password = DEMO_ADMIN
         admin, created = user_model.objects.get_or_create(
