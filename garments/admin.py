@@ -11,11 +11,17 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .attributes import ATTRIBUTE_NAMES, normalise_attribute_value
+from .attributes import ATTRIBUTE_NAMES
 from .images import InvalidImageError, check_image
 from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD, GarmentQuerySet
 from .models import Garment, GarmentImage, GarmentStatus
-from .services import LISTING_FIELDS, garment_lock_attributes, garment_update
+from .services import (
+    LISTING_FIELDS,
+    GarmentValidationError,
+    canonical_attribute_value,
+    garment_lock_attributes,
+    garment_update,
+)
 
 THUMBNAIL_PX = 64
 
@@ -56,10 +62,15 @@ class GarmentAdminForm(forms.ModelForm[Garment]):
         return [name for name in ATTRIBUTE_NAMES if name in locked]
 
     def clean(self) -> dict[str, Any]:
+        """Attribute values as the services store them: a vocabulary value (a synonym maps to its
+        canonical value), or for brand and size any value, normalised. Anything else is a field error."""
         cleaned = super().clean() or {}
         for name in ATTRIBUTE_NAMES:
             if name in cleaned and cleaned[name] is not None:
-                cleaned[name] = normalise_attribute_value(cleaned[name])
+                try:
+                    cleaned[name] = canonical_attribute_value(name, cleaned[name])
+                except GarmentValidationError as exc:
+                    self.add_error(name, exc.message)
         return cleaned
 
 
@@ -224,10 +235,13 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
         if "image" in changed and upload and hasattr(upload, "read"):
             upload.seek(0)
             image_content = upload.read()
+        # Only what the form changed goes to the service, which applies it to the row as it is now
+        # (locked), so a concurrent edit of other fields survives this one.
         garment_update(
             garment=obj,
             listing={name: form.cleaned_data[name] for name in LISTING_FIELDS if name in changed},
             attributes={name: form.cleaned_data[name] for name in ATTRIBUTE_NAMES if name in changed},
+            locked=form.cleaned_data["ontology_locked"] if "ontology_locked" in changed else None,
             image_content=image_content,
             remove_image="image" in changed and upload is False,
         )
