@@ -9,8 +9,11 @@ reference, so no half-garment can exist; photos are content-addressed files writ
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +25,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from .attributes import ATTRIBUTE_NAMES, AttributeSource
-from .images import CheckedImage, InvalidImageError, check_image, store_image
+from .images import MAX_IMAGE_BYTES, CheckedImage, InvalidImageError, check_image, store_image
 from .models import Garment, GarmentStatus
 from .services import (
     AttributeValue,
@@ -54,6 +57,10 @@ MYNTRA_COLUMNS = (
     "productDisplayName",
 )
 MYNTRA_SKU_PREFIX = "myntra-"
+# strict: a quote opened and never closed is an error, not a field that silently swallows the rest
+# of the file; a field longer than csv.field_size_limit() (131,072 characters) is an error too.
+CSV_DIALECT: dict[str, Any] = {"strict": True}
+READ_CHUNK_BYTES = 1 << 20
 # Fields a re-import compares to decide between "updated" and "skipped".
 COMPARED_FIELDS = (
     "title",
@@ -71,6 +78,12 @@ class CatalogFormatError(Exception):
     """The file as a whole cannot be imported (unreadable, unknown header)."""
 
 
+class _Unreadable(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 @dataclass
 class RowProblem:
     line: int
@@ -81,6 +94,8 @@ class RowProblem:
 @dataclass
 class ImportReport:
     rows: int = 0
+    # Set when reading stopped before the end of the file: the rows before it were imported.
+    stopped: str = ""
     created: int = 0
     updated: int = 0
     skipped: int = 0
@@ -104,6 +119,9 @@ class ParsedRow:
     source_attributes: dict[str, Any]
     image_path: Path | None
     image: CheckedImage | None = None
+    # The folder the photo must lie in (after resolving symlinks), and the path as the CSV wrote it.
+    image_root: Path | None = None
+    image_ref: str = ""
 
 
 def detect_format(header: list[str]) -> CatalogFormat:
@@ -157,13 +175,12 @@ def _parse_generic(record: dict[str, str], line: int, base_dir: Path, images_dir
         for key, value in record.items()
         if key and key not in GENERIC_COLUMNS and key not in ATTRIBUTE_NAMES and value not in (None, "")
     }
-    image_path = None
+    row = ParsedRow(line, listing["sku"], listing, attributes, extra, None)
     if raw := (record.get("image") or "").strip():
-        candidate = Path(raw)
-        if not candidate.is_absolute():
-            candidate = (images_dir or base_dir) / candidate
-        image_path = candidate
-    return ParsedRow(line, listing["sku"], listing, attributes, extra, image_path)
+        # Relative to the images folder, and confined to it: _load_image refuses what resolves outside.
+        row.image_root = images_dir or base_dir
+        row.image_path, row.image_ref = row.image_root / raw, raw
+    return row
 
 
 def _parse_myntra(record: dict[str, str], line: int, images_dir: Path | None, synthesize: bool) -> ParsedRow:
@@ -186,11 +203,68 @@ def _parse_myntra(record: dict[str, str], line: int, images_dir: Path | None, sy
     return ParsedRow(line, sku, listing, clean_attributes(attributes), labels, image_path)
 
 
+def _check_encoding(path: Path) -> None:
+    """Refuse, before anything is written, a file that is not UTF-8 text: say where and what it looks like."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+            raise CatalogFormatError(f"{path} is UTF-32 text; save it as UTF-8 (nothing was imported).")
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise CatalogFormatError(f"{path} is UTF-16 text; save it as UTF-8 (nothing was imported).")
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        line = 1
+        first = True
+        while chunk := handle.read(READ_CHUNK_BYTES):
+            if first and b"\x00" in chunk.split(b"\n", 1)[0]:
+                raise CatalogFormatError(
+                    f"{path} has NUL bytes in its header: a binary file or UTF-16 text without a byte-order "
+                    "mark, not a UTF-8 CSV (nothing was imported)."
+                )
+            first = False
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                at = line + exc.object[: exc.start].count(b"\n")
+                raise CatalogFormatError(
+                    f"{path} is not a readable UTF-8 CSV file: byte {exc.object[exc.start]:#04x} on line {at} is "
+                    "not UTF-8 (a Latin-1 or Windows-1252 export, or not a text file); save it as UTF-8 "
+                    "(nothing was imported)."
+                ) from exc
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise CatalogFormatError(
+                f"{path} is not a readable UTF-8 CSV file: it ends inside a character (nothing was imported)."
+            ) from exc
+
+
+def _check_structure(path: Path) -> None:
+    """Parse every record once before writing anything: broken quoting or a huge field stops the
+    import while nothing is written, rather than half-way through (or silently, with a quote that
+    swallows the rest of the file into one field)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, **CSV_DIALECT)
+        record_start = 1
+        try:
+            for _ in reader:
+                record_start = reader.line_num + 1
+        except csv.Error as exc:
+            raise CatalogFormatError(
+                f"{path}: the record starting on line {record_start} is not valid CSV ({exc}); a quote opened "
+                "and never closed, text after a closing quote, or a field over "
+                f"{csv.field_size_limit()} characters. Nothing was imported."
+            ) from exc
+
+
 def _read_rows(
     path: Path, fmt: CatalogFormat | None, images_dir: Path | None, synthesize: bool
 ) -> tuple[CatalogFormat, Iterator[ParsedRow | RowProblem]]:
+    _check_encoding(path)
+    _check_structure(path)
     handle = path.open(newline="", encoding="utf-8-sig")
-    reader = csv.DictReader(handle)
+    reader = csv.DictReader(handle, **CSV_DIALECT)
     try:
         header = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -213,9 +287,8 @@ def _read_rows(
                     record = next(reader)
                 except StopIteration:
                     return
-                except (csv.Error, UnicodeDecodeError) as exc:
-                    yield RowProblem(reader.line_num, "", f"unreadable CSV: {exc}")
-                    return  # the reader cannot resync after a broken quote; say so rather than guess
+                except (csv.Error, UnicodeDecodeError) as exc:  # the file changed since it was checked
+                    raise _Unreadable(line + 1, str(exc)) from exc
                 line = reader.line_num
                 if None in record:
                     yield RowProblem(line, "", f"{len(header) + len(record[None])} fields where the header has "
@@ -232,21 +305,48 @@ def _read_rows(
     return chosen, rows()
 
 
+def _confined(path: Path, root: Path) -> Path | None:
+    """`path` with symlinks resolved when it lies inside `root`; None when it does not (or cannot be resolved)."""
+    try:
+        resolved = path.resolve()
+        return resolved if resolved.is_relative_to(root.resolve()) else None
+    except (OSError, ValueError, RuntimeError):  # a NUL in the name, a symlink loop
+        return None
+
+
+def _read_photo(path: Path) -> bytes:
+    """The bytes of a regular file no larger than the image limit (never a FIFO or a device, never a huge read)."""
+    with path.open("rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise FileNotFoundError(path)
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise InvalidImageError(f"The image is {info.st_size} bytes; the limit is {MAX_IMAGE_BYTES}.")
+        return handle.read(MAX_IMAGE_BYTES + 1)
+
+
 def _load_image(row: ParsedRow, report: ImportReport) -> None:
     if row.image_path is None:
         return
+    shown = row.image_ref or str(row.image_path)
+    # One message whether the file is missing or outside the images folder: the warnings must not
+    # tell a catalogue author which files exist elsewhere on the server.
+    missing = f"no image file {shown} in the images folder"
+    path = row.image_path
+    if row.image_root is not None:
+        confined = _confined(path, row.image_root)
+        if confined is None:
+            report.image_warnings.append(RowProblem(row.line, row.sku, missing))
+            return
+        path = confined
     try:
-        content = row.image_path.read_bytes()
-    except FileNotFoundError:
-        report.image_warnings.append(RowProblem(row.line, row.sku, f"no image file {row.image_path}"))
-        return
+        row.image = check_image(_read_photo(path))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        report.image_warnings.append(RowProblem(row.line, row.sku, missing))
     except OSError as exc:
-        report.image_warnings.append(RowProblem(row.line, row.sku, f"cannot read {row.image_path}: {exc}"))
-        return
-    try:
-        row.image = check_image(content)
+        report.image_warnings.append(RowProblem(row.line, row.sku, f"cannot read {shown}: {exc.strerror or exc}"))
     except InvalidImageError as exc:
-        report.image_warnings.append(RowProblem(row.line, row.sku, f"{row.image_path}: {exc.message}"))
+        report.image_warnings.append(RowProblem(row.line, row.sku, f"{shown}: {exc.message}"))
 
 
 def _build(row: ParsedRow, existing: Garment | None) -> Garment:
@@ -370,23 +470,27 @@ def catalog_import(
     writer = _Writer(report, dry_run)
     seen: dict[str, int] = {}
     chunk: list[ParsedRow] = []
-    for item in rows:
-        if limit is not None and report.rows >= limit:
-            break
-        report.rows += 1
-        if isinstance(item, RowProblem):
-            report.failed.append(item)
-        elif item.sku in seen:
-            report.failed.append(RowProblem(item.line, item.sku, f"duplicate sku (first on line {seen[item.sku]})"))
-        else:
-            seen[item.sku] = item.line
-            _load_image(item, report)
-            chunk.append(item)
-            if len(chunk) >= CHUNK_SIZE:
-                writer.write(chunk)
-                chunk = []
-        if progress:
-            progress(1)
+    try:
+        for item in rows:
+            if limit is not None and report.rows >= limit:
+                break
+            report.rows += 1
+            if isinstance(item, RowProblem):
+                report.failed.append(item)
+            elif item.sku in seen:
+                report.failed.append(RowProblem(item.line, item.sku, f"duplicate sku (first on line {seen[item.sku]})"))
+            else:
+                seen[item.sku] = item.line
+                _load_image(item, report)
+                chunk.append(item)
+                if len(chunk) >= CHUNK_SIZE:
+                    writer.write(chunk)
+                    chunk = []
+            if progress:
+                progress(1)
+    except _Unreadable as exc:
+        # Chunks already written stay (each is whole and idempotent); the report says where it stopped.
+        report.stopped = f"line {exc.line} of {path} could not be read ({exc}); the rows after it were not imported"
     if chunk:
         writer.write(chunk)
     report.seconds = time.monotonic() - started

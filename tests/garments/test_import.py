@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -194,3 +195,118 @@ def test_the_shared_catalogue_file_parses_completely_including_repaired_commas()
     report = catalog_import(path=path, dry_run=True)
     assert report.rows == 31644
     assert not report.failed
+
+
+# --- photos stay inside the images folder ------------------------------------------------------------
+
+
+@pytest.fixture
+def photo_layout(tmp_path: Path) -> dict[str, Path]:
+    """An images folder with a photo inside and a symlink escaping it, and a readable photo outside."""
+    images, outside = tmp_path / "images", tmp_path / "outside"
+    (images / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (images / "sub" / "inside.jpg").write_bytes(jpeg_bytes((10, 200, 10)))
+    (outside / "secret.jpg").write_bytes(jpeg_bytes((200, 10, 10)))
+    (images / "escape.jpg").symlink_to(outside / "secret.jpg")
+    (images / "alias.jpg").symlink_to(images / "sub" / "inside.jpg")  # a symlink that stays inside is fine
+    return {"images": images, "outside": outside, "secret": outside / "secret.jpg"}
+
+
+@pytest.mark.parametrize(
+    ("reference", "imported"),
+    [
+        pytest.param("sub/inside.jpg", True, id="inside"),
+        pytest.param("alias.jpg", True, id="symlink-inside"),
+        pytest.param("{secret}", False, id="absolute-path"),
+        pytest.param("../outside/secret.jpg", False, id="dot-dot-escape"),
+        pytest.param("sub/../../outside/secret.jpg", False, id="dot-dot-after-a-folder"),
+        pytest.param("escape.jpg", False, id="symlink-escape"),
+        pytest.param("/etc/passwd", False, id="a-system-file"),
+    ],
+)
+def test_image_paths_are_confined_to_the_images_folder(tmp_path, photo_layout, reference, imported):
+    reference = reference.format(secret=photo_layout["secret"])
+    path = write_csv(tmp_path / "c.csv", ["sku", "title", "image"], [["a", "Coat", reference]])
+    report = catalog_import(path=path, images_dir=photo_layout["images"])
+    garment = Garment.objects.get(sku="a")  # the garment is imported either way
+    assert bool(garment.image) is imported
+    if imported:
+        assert report.image_warnings == []
+    else:
+        assert [w.message for w in report.image_warnings] == [f"no image file {reference} in the images folder"]
+
+
+def test_an_outside_file_and_a_missing_file_get_the_same_warning(tmp_path, photo_layout):
+    """No existence oracle: the warning cannot tell a file outside the folder from no file at all."""
+    rows = [["a", "Coat", "../outside/secret.jpg"], ["b", "Hat", "../outside/nothing.jpg"],
+            ["c", "Scarf", "nothing.jpg"]]  # fmt: skip
+    path = write_csv(tmp_path / "c.csv", ["sku", "title", "image"], rows)
+    report = catalog_import(path=path, images_dir=photo_layout["images"])
+    warnings = zip(report.image_warnings, rows, strict=True)
+    messages = {warning.sku: warning.message.replace(ref, "<ref>") for warning, (_, _, ref) in warnings}
+    assert set(messages.values()) == {"no image file <ref> in the images folder"}
+    assert not Garment.objects.exclude(image="").exists()
+
+
+def test_without_images_the_csv_folder_confines_the_paths(tmp_path, photo_layout):
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    (folder / "ok.jpg").write_bytes(jpeg_bytes())
+    rows = [["a", "Coat", "ok.jpg"], ["b", "Hat", str(photo_layout["secret"])], ["c", "Scarf", "../outside/secret.jpg"]]
+    report = catalog_import(path=write_csv(folder / "c.csv", ["sku", "title", "image"], rows))
+    assert list(Garment.objects.exclude(image="").values_list("sku", flat=True)) == ["a"]
+    assert [w.sku for w in report.image_warnings] == ["b", "c"]
+
+
+# --- hostile files ----------------------------------------------------------------------------------
+
+_PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+_GOOD_ROWS = "".join(f"r-{i},Garment {i}\n" for i in range(600))  # more than one import chunk
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "imported", "failed_lines"),
+    [
+        pytest.param(b'sku,title\na,"Coat\nb,Hat\n', "line 2 is not valid CSV", [], [], id="unclosed-quote"),
+        pytest.param(b'sku,title\n"a"x,Coat\n', "line 2 is not valid CSV", [], [], id="text-after-quote"),
+        pytest.param(
+            ("sku,title\n" + _GOOD_ROWS + 'z,"never closed\n').encode(),
+            "line 602 is not valid CSV",
+            [],
+            [],
+            id="broken-quote-after-a-chunk-imports-nothing",
+        ),
+        pytest.param("sku,title\na,Café\n".encode("latin-1"), "0xe9 on line 2 is not UTF-8", [], [], id="latin-1"),
+        pytest.param("sku,title\na,Coat\n".encode("utf-16"), "is UTF-16 text", [], [], id="utf-16-with-bom"),
+        pytest.param("sku,title\na,Coat\n".encode("utf-16-le"), "NUL bytes in its header", [], [], id="utf-16-no-bom"),
+        pytest.param("\ufeffsku,title\na,Coat\n".encode(), None, ["a"], [], id="utf-8-bom"),
+        pytest.param(b"sku,title\na,Co\x00at\nb,Hat\n", None, ["b"], [2], id="nul-in-a-row"),
+        pytest.param(
+            b"sku,title,description\na,Coat," + b"x" * 200_000 + b"\nb,Hat,\n",
+            "over 131072 characters",
+            [],
+            [],
+            id="huge-field",
+        ),
+        pytest.param(b"sku,description\na,Warm\n", "Unrecognised CSV header", [], [], id="missing-required-column"),
+        pytest.param(b"", "no header row", [], [], id="empty-file"),
+        pytest.param(b"\n\n", "no header row", [], [], id="blank-lines-only"),
+        pytest.param(b"sku,title\n", None, [], [], id="header-only"),
+        pytest.param(b"sku,title\na\nb,Hat\n", None, ["b"], [2], id="short-row"),
+        pytest.param(_PNG, "is not a readable UTF-8 CSV file", [], [], id="binary-file"),
+        pytest.param(b"sku,title\na,Coat\n\xe2\x82", "ends inside a character", [], [], id="truncated-utf-8"),
+    ],
+)
+def test_hostile_csv_files_give_a_clear_error_or_a_per_row_problem(tmp_path, content, error, imported, failed_lines):
+    path = tmp_path / "c.csv"
+    path.write_bytes(content)
+    if error is not None:
+        with pytest.raises(CommandError, match=re.escape(error)):
+            run_import(str(path), "--no-progress")
+        assert not Garment.objects.exists()  # never half a catalogue
+        return
+    report = catalog_import(path=path)
+    assert sorted(Garment.objects.values_list("sku", flat=True)) == imported
+    assert [problem.line for problem in report.failed] == failed_lines
+    assert report.stopped == ""

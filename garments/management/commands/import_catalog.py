@@ -79,6 +79,12 @@ class Command(BaseCommand):
             f"{len(report.image_warnings)} without a photo; {report.seconds:.1f}s, {report.rows_per_second:.0f} rows/s"
         )
         self.stdout.write(self.style.SUCCESS(summary) if not report.failed else self.style.WARNING(summary))
+        if report.stopped:
+            # A partial import must not pass for a complete one: the exit status says so too.
+            raise CommandError(
+                f"The import stopped early: {report.stopped}. The {report.created + report.updated} rows written "
+                "before it stay; fix the file and run again (re-imports are idempotent by sku)."
+            )
 
     def _list(self, title: str, problems: list[RowProblem], verbose: bool, style: Any) -> None:
         if not problems:
