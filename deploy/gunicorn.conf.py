@@ -26,8 +26,9 @@ worker_class = "gthread"
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-# Request line and header limits (gunicorn's defaults, stated): larger ones get 400 before Django runs.
-# A search URL with every filter fits in 4094 bytes; nginx's large_client_header_buffers match.
+# Request line and header limits (gunicorn's defaults, stated): a longer line gets 414, more or larger
+# headers 400, before Django runs.
+# A search URL with every filter fits in 4094 bytes; nginx in front allows 8 KiB, so these are the ones that bite.
 limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", 4094))
 limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", 100))
 limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 8190))
