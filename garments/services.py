@@ -173,8 +173,8 @@ def canonical_attribute_value(name: str, raw: object) -> str:
     section = SECTION_OF[name]
     if found := vocabulary.canonical(section, text):
         return found
-    if name == "size" and (sizes := find_sizes(f"size {text}", vocabulary)):
-        return sizes[0].value
+    if name == "size" and (size := _whole_size(text)):
+        return size
     if name in OPEN_ATTRIBUTES:
         return normalise_attribute_value(text)
     known = sorted(vocabulary.values[section])
@@ -182,6 +182,14 @@ def canonical_attribute_value(name: str, raw: object) -> str:
         f"{text!r} is not a known {name}; known values: {', '.join(known[:40])}" + (" ..." if len(known) > 40 else ""),
         details={name: f"{text!r} is not a known value", "known": known},
     )
+
+
+def _whole_size(text: str) -> str | None:
+    """The canonical size `text` reads as in full ("EU 38" -> eu 38, "W32" -> w32); None when only a
+    part of it reads as a size ("32/34" is kept as written, not cut to uk 32)."""
+    phrase = f"size {text}"
+    sizes = find_sizes(phrase, load_vocabulary())
+    return sizes[0].value if len(sizes) == 1 and sizes[0].end == len(phrase.rstrip()) else None
 
 
 def clean_attributes(data: Mapping[str, Any]) -> dict[str, str]:

@@ -137,3 +137,44 @@ def test_mark_sold_action_sets_sold_at(staff_client, garment_factory):
     )
     assert "2 garments marked sold" in response.content.decode()
     assert Garment.objects.filter(status="sold", sold_at__isnull=False).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("category", "Spaceship!!", "is not a known category"),
+        ("primary_color", "ultraviolet", "is not a known primary_color"),
+        ("brand", "b" * 65, "at most 64 characters"),
+    ],
+)
+def test_attribute_values_outside_the_vocabulary_are_form_errors(staff_client, garment_factory, field, value, message):
+    garment = garment_factory()
+    response = staff_client.post(_change_url(garment), _form_data(garment, **{field: value}))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    garment.refresh_from_db()
+    assert garment.attributes() == {"category": "outerwear", "primary_color": "blue"}
+
+
+def test_a_synonym_is_stored_as_its_canonical_value(staff_client, garment_factory):
+    garment = garment_factory()
+    response = staff_client.post(_change_url(garment), _form_data(garment, category="Coats and Jackets",
+                                                                  primary_color="Navy Blue"))  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert (garment.category, garment.primary_color) == ("outerwear", "navy")
+
+
+def test_an_edit_of_the_locks_replaces_them_and_keeps_the_rest(staff_client, garment_factory):
+    # given a garment another writer changed (price, and a staff brand, which locked brand)
+    garment = garment_factory(price="40.00")
+    data = _form_data(garment, title="Retitled", ontology_locked="category")
+    garment_update(garment=garment, listing={"price": "35.00"}, attributes={"brand": "zara"})
+    data["price"], data["brand"] = "35.00", "zara"  # the form as it shows the stored garment
+    # when staff change the title and set the locks to category alone
+    response = staff_client.post(_change_url(garment), data)
+    # then the edit and the other writer's changes stand, and the locks are what the form said
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert (garment.title, str(garment.price), garment.brand) == ("Retitled", "35.00", "zara")
+    assert garment.ontology_locked == ["category"]

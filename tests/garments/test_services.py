@@ -7,7 +7,15 @@ from django.core.files.storage import default_storage
 
 from garments.images import InvalidImageError
 from garments.models import Garment
-from garments.services import GarmentValidationError, garment_create, garment_lock_attributes, garment_update
+from garments.services import (
+    GarmentPreconditionFailed,
+    GarmentValidationError,
+    garment_create,
+    garment_delete,
+    garment_lock_attributes,
+    garment_update,
+    garment_version,
+)
 from tests.factories import jpeg_bytes
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +140,84 @@ def test_needs_embedding_follows_content_hashes(garment_factory):
     assert Garment.objects.needs_embedding("text").exists()
     with pytest.raises(ValueError, match="unknown embedding space"):
         Garment.objects.needs_embedding("audio")  # type: ignore[arg-type]
+
+
+def test_an_update_from_a_stale_copy_keeps_what_others_saved_since(garment_factory):
+    # given two copies of one garment, read before either edit (two staff, two requests)
+    garment = garment_factory(title="Old title", price="1.00")
+    first, second = Garment.objects.get(pk=garment.pk), Garment.objects.get(pk=garment.pk)
+    # when each changes a different field
+    garment_update(garment=first, listing={"title": "New title"})
+    garment_update(garment=second, listing={"price": "9.50"})
+    # then both changes stand, and the second copy shows the first's change too
+    garment.refresh_from_db()
+    assert (garment.title, str(garment.price)) == ("New title", "9.50")
+    assert second.title == "New title"
+
+
+def test_a_stale_expected_version_is_refused_and_changes_nothing(garment_factory):
+    garment = garment_factory(title="Old title")
+    version = garment_version(garment)
+    garment_update(garment=garment, listing={"title": "Edited"})
+    with pytest.raises(GarmentPreconditionFailed):
+        garment_update(garment=garment, listing={"title": "Lost"}, expected_version=version)
+    with pytest.raises(GarmentPreconditionFailed):
+        garment_delete(garment_id=garment.pk, expected_version=version)
+    garment.refresh_from_db()
+    assert garment.title == "Edited"
+    garment_delete(garment_id=garment.pk, expected_version=garment_version(garment))
+    assert not Garment.objects.filter(pk=garment.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("attributes", "named"),
+    [
+        ({"category": "Spaceship!!"}, "category"),
+        ({"primary_color": "ultraviolet"}, "primary_color"),
+        ({"condition": "x" * 65}, "condition"),
+        ({"brand": "b" * 65}, "brand"),
+        ({"size": "m" + " l" * 40}, "size"),
+        ({"brand": "acne\x00"}, "brand"),
+    ],
+)
+def test_attribute_values_outside_the_vocabulary_or_too_long_are_refused_by_name(garment_factory, attributes, named):
+    garment = garment_factory()
+    with pytest.raises(GarmentValidationError) as error:
+        garment_update(garment=garment, attributes=attributes)
+    assert named in error.value.details
+    with pytest.raises(GarmentValidationError):
+        garment_create(sku="new", title="Coat", attributes=attributes)
+    garment.refresh_from_db()
+    assert garment.attributes() == {"category": "outerwear", "primary_color": "blue"}
+    assert not Garment.objects.filter(sku="new").exists()
+
+
+def test_synonyms_map_to_canonical_values_and_brand_and_size_are_open():
+    garment = garment_create(
+        sku="s",
+        title="Coat",
+        attributes={
+            "primary_color": "Navy Blue",
+            "subcategory": "Tee",
+            "brand": "Levi Strauss",
+            "size": "EU 38",
+            "era": "",
+            "material": None,
+        },
+    )
+    assert garment.attributes() == {
+        "primary_color": "navy",
+        "subcategory": "t-shirt",
+        "brand": "levi's",
+        "size": "eu 38",
+    }
+    # a size read only in part is kept as written, not cut to that part ("32/34" is not uk 32)
+    garment_update(garment=garment, attributes={"brand": "Some Tiny Label", "size": "32/34"})
+    assert (garment.brand, garment.size) == ("some tiny label", "32/34")
+
+
+@pytest.mark.parametrize("price", ["1e999999", "Infinity", "-Infinity", "sNaN", "1000000000000", "-1"])
+def test_absurd_prices_are_refused_by_name(price):
+    with pytest.raises(GarmentValidationError) as error:
+        garment_create(sku="s", title="Coat", price=price)
+    assert "price" in error.value.details
