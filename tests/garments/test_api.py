@@ -366,6 +366,8 @@ def test_a_genuine_cursor_and_an_old_position_still_work():
     first = api.get(LIST, {"page_size": 2}).json()
     second = api.get(first["next"]).json()
     assert len(first["results"]) == 2 and len(second["results"]) == 1
+    back = api.get(second["previous"]).json()
+    assert [g["id"] for g in back["results"]] == [g["id"] for g in first["results"]]
     old = api.get(LIST, {"cursor": _cursor({"p": "0001-01-01 00:00:00+14:00"})})
     assert old.status_code == 200 and old.json()["results"] == []
 
@@ -459,3 +461,12 @@ def test_sql_and_like_metacharacters_in_words_are_stored_as_written():
     assert garment.title == title
     assert garment.brand == "o'neill %_"
     assert Garment.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("price", ["1e999999", "NaN", "Infinity", "-1", "1000000000000", "1,5", "0x10"])
+def test_absurd_prices_in_a_form_body_are_a_400(price):
+    api = client_for(user_with("add_garment"))
+    response = api.post(LIST, {"sku": "f-1", "title": "Coat", "price": price}, format="multipart")
+    assert_error_shape(response, 400)
+    assert not Garment.objects.filter(sku="f-1").exists()
