@@ -1,9 +1,10 @@
 """Turning stored photo bytes into model input, quickly and safely.
 
-Guards: the byte and pixel limits of garments.images (decompression bombs are refused before
-decoding). Speed: JPEG draft mode decodes straight to the smallest DCT scale that is still at
-least the model's input size (a 3000 px photo decodes at 1/8 the work), then one resize.
-EXIF orientation is applied, so a phone photo is seen upright.
+Guards: those of garments.images, for stored photos and search queries alike: the byte and pixel
+limits (decompression bombs are refused before decoding), JPEG/PNG/WebP/GIF decoders only, the
+first frame of an animation, and no truncated file. Speed: JPEG draft mode decodes straight to the
+smallest DCT scale that is still at least the model's input size (a 3000 px photo decodes at 1/8 the
+work), then one resize. EXIF orientation is applied, so a phone photo is seen upright.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def open_for_model(content: bytes, size: int) -> Image.Image:
     try:
         return open_guarded(content, size)
     except InvalidImageError as exc:
-        raise EncoderError(exc.message) from exc
+        raise EncoderError(f"unreadable image: {exc.message}") from exc
 
 
 def clip_pixels(image: Image.Image, *, size: int, crop: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
