@@ -3,8 +3,9 @@
 Requests stay inside the API's limits (at most 2,048 inputs and 300,000 tokens per request,
 8,192 tokens per input) with margin. Rate limits, 5xx answers, timeouts and dropped connections
 are retried here with exponential backoff and full jitter, waiting at least what Retry-After asks;
-once the attempts are spent the error is transient (the Celery task retries later). Anything
-else (bad request, authentication) is permanent and not retried.
+once the attempts are spent the error is transient (the Celery task retries later) and the inputs
+are counted in embedding_generation_failures_total{reason="provider_unavailable"}. Anything else
+(bad request, authentication) is permanent and not retried.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..metrics import embedding_generation_failures_total
 from .base import Encoder, EncoderError, TransientEncoderError, check_dimensions, normalise_rows
 
 logger = logging.getLogger(__name__)
@@ -28,7 +30,11 @@ MAX_CHARS_PER_REQUEST = 600_000
 REQUEST_TIMEOUT_SECONDS = 20.0
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 30.0
+BACKOFF_CAP_SECONDS = 30.0  # also the longest Retry-After honoured: a provider asking for more gets this
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up on each call, so a test can stand in for time.sleep
 
 
 def request_batches(texts: Sequence[str]) -> list[list[int]]:
@@ -59,7 +65,7 @@ class OpenAIEncoder(Encoder):
         model: str = "text-embedding-3-small",
         dimensions: int = COLUMN_DIMENSIONS,
         backoff_base: float = BACKOFF_BASE_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = _sleep,
     ) -> None:
         import openai
 
@@ -94,6 +100,9 @@ class OpenAIEncoder(Encoder):
             except transient as exc:
                 retry_after = _retry_after(exc)
                 if attempt == MAX_ATTEMPTS:
+                    embedding_generation_failures_total.labels(space="openai_text", reason="provider_unavailable").inc(
+                        len(inputs)
+                    )
                     raise TransientEncoderError(
                         f"OpenAI embeddings failed {MAX_ATTEMPTS} times: {exc}", retry_after=retry_after
                     ) from exc

@@ -15,6 +15,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from embeddings.encoders.openai import BACKOFF_CAP_SECONDS, MAX_ATTEMPTS
+from embeddings.management.commands.backfill_embeddings import TRANSIENT_RETRIES
+from embeddings.metrics import embedding_generation_failures_total
 from garments.catalog_import import catalog_import
 from garments.models import Garment
 from tests.embeddings.test_tasks import _database_url
@@ -153,3 +156,31 @@ def test_a_killed_forced_run_resumes_from_its_checkpoint(sample_dir, tmp_path):
     final = dict(Garment.objects.values_list("pk", "text_embedding_computed_at"))
     assert all(final[pk] != first_pass[pk] for pk in final)  # every garment recomputed once by the forced run
     assert not checkpoint.exists()
+
+
+@pytest.mark.django_db
+def test_a_provider_that_keeps_failing_stops_the_backfill_recorded_counted_and_resumable(
+    sample_catalogue, fake_openai, settings, tmp_path, monkeypatch
+):
+    """429s with a Retry-After of an hour: bounded waits (the cap), bounded tries, then a clear failure in
+    the output, the log and the metric; nothing is written, and the next run picks the garments up."""
+    settings.VAR_DIR = tmp_path
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    tries = TRANSIENT_RETRIES * MAX_ATTEMPTS
+    fake_openai.script.failures = [(429, {"Retry-After": "3600"}, 0.0)] * tries
+    failures = embedding_generation_failures_total.labels(space="openai_text", reason="provider_unavailable")
+    before = failures._value.get()
+    # when the provider refuses every try
+    with pytest.raises(CommandError, match="provider still failing after 3 tries"):
+        backfill("--space", "openai", "--batch-size", "50")
+    # then it stopped after a bounded number of requests and waits, none longer than the cap
+    assert len(fake_openai.script.requests) == tries
+    assert len(sleeps) == tries - 1 and max(sleeps) == BACKOFF_CAP_SECONDS
+    assert failures._value.get() - before == 50 * TRANSIENT_RETRIES
+    log = next((tmp_path / "log").glob("backfill_embeddings-*.log")).read_text()
+    assert "provider still failing after 3 tries" in log
+    assert Garment.objects.needs_embedding("openai_text").count() == 120
+    # when the provider answers again, the next run computes them all
+    assert "openai_text: computed 120" in backfill("--space", "openai")
+    assert not Garment.objects.needs_embedding("openai_text").exists()

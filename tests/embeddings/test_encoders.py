@@ -13,8 +13,15 @@ from PIL import Image
 from embeddings.encoders.base import DimensionMismatchError, EncoderError, TransientEncoderError
 from embeddings.encoders.clip import ClipEncoder
 from embeddings.encoders.local_text import LocalTextEncoder, native_bf16
-from embeddings.encoders.openai import MAX_ATTEMPTS, MAX_INPUTS_PER_REQUEST, OpenAIEncoder, request_batches
+from embeddings.encoders.openai import (
+    BACKOFF_CAP_SECONDS,
+    MAX_ATTEMPTS,
+    MAX_INPUTS_PER_REQUEST,
+    OpenAIEncoder,
+    request_batches,
+)
 from embeddings.images import open_for_model
+from embeddings.metrics import embedding_generation_failures_total
 from embeddings.random_clip import build_random_clip
 from embeddings.registry import get_encoder
 from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
@@ -205,6 +212,24 @@ def test_openai_429_is_retried_honouring_retry_after_then_succeeds():
         assert len(server.script.requests) == 3
         assert sleeps[0] >= 2.0  # Retry-After honoured
         assert sleeps[1] <= 0.02  # then exponential backoff with jitter from 0.01 s
+
+
+def test_openai_retry_after_is_honoured_only_up_to_the_cap():
+    with FakeOpenAI() as server:
+        server.script.failures = [(429, {"Retry-After": "3600"}, 0.0)]  # an hour: one would stall a worker
+        sleeps: list[float] = []
+        _openai(server, sleeps).embed_texts(["red dress"])
+        assert sleeps == [BACKOFF_CAP_SECONDS]
+
+
+def test_openai_spent_attempts_are_counted_as_provider_failures():
+    failures = embedding_generation_failures_total.labels(space="openai_text", reason="provider_unavailable")
+    before = failures._value.get()
+    with FakeOpenAI() as server:
+        server.script.always_status = 429
+        with pytest.raises(TransientEncoderError):
+            _openai(server, []).embed_texts(["red dress", "boots"])
+    assert failures._value.get() - before == 2  # one per input that got no vector
 
 
 def test_openai_permanent_500_becomes_transient_after_the_attempts():

@@ -167,6 +167,8 @@ class Command(BaseCommand):
                 return embed_garments(garment_ids=ids, space=space, force=force)
             except TransientEncoderError as exc:
                 if attempt == TRANSIENT_RETRIES:
+                    self.logger.error("batch %d..%d: provider still failing after %d tries: %s", ids[0], ids[-1],
+                                      attempt, exc)  # fmt: skip
                     raise CommandError(f"{space}: provider still failing after {attempt} tries ({exc}); "
                                        "run again to resume where this stopped") from exc  # fmt: skip
                 wait = max(exc.retry_after or 0.0, 2.0**attempt)
