@@ -11,8 +11,6 @@ text / photo / similar_to + filters
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import functools
 import hashlib
@@ -24,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.core import signing
 from django.db import connections, models
 from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
@@ -40,7 +39,7 @@ from prethrift.errors import ApplicationError, NotFoundError
 from prethrift.replicas import search_database
 
 from .facets import Facets, cached_facets
-from .filters import SearchFilters, merge_parsed, parse_filters
+from .filters import SearchFilters, is_storable_text, merge_parsed, parse_filters
 from .metrics import vector_search_duration_seconds
 from .planner import NEWEST_ID_SQL, apply_session_settings, nearest
 
@@ -82,27 +81,61 @@ class SearchResult:
     timings_ms: dict[str, float]
 
 
+# How deep a client may page: results past rank 1,000 are not served. Each signal fetches
+# offset + limit candidates, so an unbounded offset (a forged or long-paged cursor) made one request
+# rank every vector in every space exactly; at this depth a page reads at most 1,100 candidates per
+# signal (11 times the default pool), and fusion ranked that deep is noise for a shopper anyway.
+MAX_CURSOR_OFFSET = 1000
+# A cursor pins a snapshot of the catalogue; after a day that snapshot is stale enough to start over.
+CURSOR_MAX_AGE_SECONDS = 24 * 60 * 60
+CURSOR_SALT = "prethrift.search.cursor"  # a signature made for another purpose never verifies here
+MAX_CURSOR_CHARS = 200  # a cursor this API issues is about 90 characters
+_FINGERPRINT_CHARS = 16
+_MAX_PK = 2**63 - 1  # bigint
+
+
 @dataclass
 class _Cursor:
+    """Where the next page starts: signed (django.core.signing), so a client can present a cursor
+    this API issued, unchanged and not expired, and nothing else."""
+
     offset: int
     snapshot: int
     fingerprint: str
 
     def encode(self) -> str:
-        raw = json.dumps({"o": self.offset, "s": self.snapshot, "f": self.fingerprint}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        payload = {"o": self.offset, "s": self.snapshot, "f": self.fingerprint}
+        return signing.dumps(payload, salt=CURSOR_SALT, compress=False)
 
     @classmethod
     def decode(cls, token: str) -> _Cursor:
+        def refuse(why: str) -> InvalidSearchError:
+            return InvalidSearchError(f"the cursor is not one this API issued ({why}); start from the first page",
+                                      details={"cursor": token[:MAX_CURSOR_CHARS]})  # fmt: skip
+
+        if not isinstance(token, str) or len(token) > MAX_CURSOR_CHARS:
+            raise refuse("too long")
         try:
-            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            return cls(int(data["o"]), int(data["s"]), str(data["f"]))
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise InvalidSearchError("the cursor is not one this API issued", details={"cursor": token}) from exc
+            data = signing.loads(token, salt=CURSOR_SALT, max_age=CURSOR_MAX_AGE_SECONDS)
+        except signing.SignatureExpired:
+            raise refuse("expired") from None
+        except (signing.BadSignature, ValueError, RecursionError):
+            raise refuse("bad signature") from None
+        # Signed by us, but checked all the same: a leaked SECRET_KEY must not turn into a 500.
+        if not isinstance(data, dict) or set(data) != {"o", "s", "f"}:
+            raise refuse("bad payload")
+        offset, snapshot, fingerprint = data["o"], data["s"], data["f"]
+        if not (type(offset) is int and 0 <= offset <= MAX_CURSOR_OFFSET):
+            raise refuse("bad offset")
+        if not (type(snapshot) is int and 0 <= snapshot <= _MAX_PK):
+            raise refuse("bad snapshot")
+        if not (isinstance(fingerprint, str) and len(fingerprint) == _FINGERPRINT_CHARS):
+            raise refuse("bad fingerprint")
+        return cls(offset, snapshot, fingerprint)
 
 
 def _fingerprint(**request: Any) -> str:
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:_FINGERPRINT_CHARS]
 
 
 class HybridSearchEngine:
@@ -126,6 +159,8 @@ class HybridSearchEngine:
         query = " ".join((query or "").split())
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidSearchError(f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+        if not is_storable_text(query):
+            raise InvalidSearchError("the query holds a NUL byte or an unpaired surrogate", details={"q": repr(query)})
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidSearchError(f"limit must be between 1 and {MAX_LIMIT}", details={"limit": limit})
         parsed = _parse(query) if query else None
@@ -197,7 +232,9 @@ class HybridSearchEngine:
         timings["total_ms"] = _ms(started)
         for path in set(planner.values()) or {"none"}:
             vector_search_duration_seconds.labels(mode=mode, path=path).observe(timings["total_ms"] / 1000)
-        next_cursor = _Cursor(offset + limit, snapshot, fingerprint).encode() if more else None
+        # No cursor past MAX_CURSOR_OFFSET: the client has reached the deepest page served.
+        deeper = more and offset + limit <= MAX_CURSOR_OFFSET
+        next_cursor = _Cursor(offset + limit, snapshot, fingerprint).encode() if deeper else None
         return SearchResult(hits, parsed, search_filters, facet_counts, next_cursor, mode, planner,
                             {k: round(v, 2) for k, v in timings.items()})  # fmt: skip
 

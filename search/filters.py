@@ -9,7 +9,7 @@ asked). Unknown keys or values are an error that names them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Q
@@ -26,6 +26,10 @@ from prethrift.errors import ApplicationError
 SECTION_OF = {attribute: section for section, attributes in SECTIONS.items() for attribute in attributes}
 OPEN_ATTRIBUTES = {"brand", "size"}
 MAX_VALUES = 50
+MAX_VALUE_CHARS = 100  # the longest attribute value a garment can hold is 64 characters
+MAX_PRICE = Decimal("99999999.99")  # Garment.price: max_digits=10, decimal_places=2
+MAX_NUMBER_CHARS = 32
+CENT = Decimal("0.01")
 
 
 class InvalidFilterError(ApplicationError):
@@ -67,22 +71,54 @@ class SearchFilters:
         return out
 
 
-def _decimal(value: Any, name: str) -> Decimal | None:
-    if value in (None, ""):
-        return None
+def is_storable_text(text: str) -> bool:
+    """Text PostgreSQL accepts: no NUL (text columns refuse it) and no lone surrogate (not UTF-8)."""
+    if "\x00" in text:
+        return False
     try:
-        number = Decimal(str(value))
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _decimal(value: Any, name: str, rounding: str) -> Decimal | None:
+    """A price bound as Garment.price can hold it; anything PostgreSQL's numeric would refuse is a 400."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise InvalidFilterError(f"{name} must be a number", details={name: repr(value)[:100]})
+    text = str(value).strip()
+    if len(text) > MAX_NUMBER_CHARS:
+        raise InvalidFilterError(f"{name} is not a price", details={name: text[:MAX_NUMBER_CHARS]})
+    try:
+        number = Decimal(text)
     except InvalidOperation:
-        raise InvalidFilterError(f"{name} {value!r} is not a number", details={name: str(value)}) from None
+        raise InvalidFilterError(f"{name} {text!r} is not a number", details={name: text}) from None
     if not number.is_finite() or number < 0:
-        raise InvalidFilterError(f"{name} must be a number >= 0", details={name: str(value)})
-    return number
+        raise InvalidFilterError(f"{name} must be a number >= 0", details={name: text})
+    if number > MAX_PRICE:
+        raise InvalidFilterError(f"{name} must be at most {MAX_PRICE}", details={name: text})
+    if number.as_tuple().exponent < -2:  # type: ignore[operator]  # finite: an int
+        # Prices have cents: 0.001 as a minimum means 0.01, as a maximum 0.00 (and 1e-999999 would
+        # overflow PostgreSQL's numeric).
+        number = number.quantize(CENT, rounding=rounding)
+    return number if number else Decimal(0)  # -0 is 0
 
 
 def _canonical(attribute: str, raw: Any, vocabulary: Vocabulary) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise InvalidFilterError(
+            f"a value of {attribute} is a string (or a list of strings)", details={attribute: repr(raw)[:100]}
+        )
     text = str(raw).strip()
     if not text:
         raise InvalidFilterError(f"an empty value for {attribute}", details={attribute: raw})
+    if len(text) > MAX_VALUE_CHARS or not is_storable_text(text) or not text.isprintable():
+        raise InvalidFilterError(
+            f"{attribute} values are printable text of at most {MAX_VALUE_CHARS} characters",
+            details={attribute: repr(text)[:MAX_VALUE_CHARS]},
+        )
     section = SECTION_OF[attribute]
     found = vocabulary.canonical(section, text)
     if found:
@@ -120,7 +156,7 @@ def parse_filters(raw: dict[str, Any] | None, *, vocabulary: Vocabulary | None =
         filters.attributes[attribute] = sorted({_canonical(attribute, value, vocabulary) for value in values})
     price = raw.get("price_range")
     if price not in (None, "", {}):
-        if isinstance(price, dict):
+        if isinstance(price, dict) and set(price) <= {"min", "max"}:
             low, high = price.get("min"), price.get("max")
         elif isinstance(price, list | tuple) and len(price) == 2:
             low, high = price
@@ -128,12 +164,13 @@ def parse_filters(raw: dict[str, Any] | None, *, vocabulary: Vocabulary | None =
             raise InvalidFilterError(
                 'price_range is {"min": x, "max": y} or [min, max]', details={"price_range": price}
             )
-        filters.price_min, filters.price_max = _decimal(low, "price_range.min"), _decimal(high, "price_range.max")
+        filters.price_min = _decimal(low, "price_range.min", ROUND_CEILING)
+        filters.price_max = _decimal(high, "price_range.max", ROUND_FLOOR)
         if filters.price_min is not None and filters.price_max is not None and filters.price_min > filters.price_max:
             raise InvalidFilterError("price_range.min is above price_range.max", details={"price_range": price})
     if raw.get("currency"):
         currency = str(raw["currency"]).strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
+        if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
             raise InvalidFilterError(
                 f"currency {raw['currency']!r} is not an ISO 4217 code", details={"currency": raw["currency"]}
             )
