@@ -24,5 +24,12 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("django_prometheus.urls")),
 ]
+# Django's own errors (no route, a bad Host, a body too large, an unhandled exception) in the API's
+# JSON shape; prethrift.errors says when a browser gets the HTML page instead.
+handler400 = "prethrift.errors.bad_request"
+handler403 = "prethrift.errors.permission_denied"
+handler404 = "prethrift.errors.page_not_found"
+handler500 = "prethrift.errors.server_error"
+
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, throttling
-from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from garments.attributes import ATTRIBUTE_NAMES
 from ontology.vocabulary import load_vocabulary
+from prethrift.errors import ApplicationError
+from prethrift.parsers import BoundedFormParser, BoundedJSONParser, BoundedMultiPartParser, loads_bounded
 
 from .engine import HybridSearchEngine
-from .serializers import SearchRequestSerializer, SearchResponseSerializer, filters_from_query_params, result_payload
+from .serializers import (
+    SearchRequestSerializer,
+    SearchResponseSerializer,
+    filters_from_query_params,
+    reject_unknown,
+    result_payload,
+)
 
 ERROR_RESPONSE = {
     400: OpenApiTypes.OBJECT,
     401: OpenApiTypes.OBJECT,
     404: OpenApiTypes.OBJECT,
+    411: OpenApiTypes.OBJECT,
+    413: OpenApiTypes.OBJECT,
     429: OpenApiTypes.OBJECT,
 }
 
@@ -40,17 +50,25 @@ class SearchThrottle(throttling.ScopedRateThrottle):
 
 
 class ImageSearchThrottle(throttling.UserRateThrottle):
-    """Tighter: an image search runs the CLIP image tower."""
+    """Tighter: an image search runs the CLIP image tower.
+
+    Decided from the Content-Type, before the body is parsed: asking request.FILES parsed the
+    multipart body (spooling the upload) before the throttle could refuse it. Every multipart search
+    counts, photo or not: a photo is the reason to send multipart."""
 
     scope = "image_search"
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        if "image" not in request.FILES:
+        if request.method != "POST" or not is_multipart(request):
             return True
         return super().allow_request(request, view)
 
 
-def _run(request: Request, data: dict[str, Any], *, similar_to: int | None = None) -> Response:
+def is_multipart(request: Request) -> bool:
+    return (request.content_type or "").strip().lower().startswith("multipart/")
+
+
+def _run(request: Request, data: dict[str, Any]) -> Response:
     serializer = SearchRequestSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     values = serializer.validated_data
@@ -58,7 +76,7 @@ def _run(request: Request, data: dict[str, Any], *, similar_to: int | None = Non
     result = HybridSearchEngine().search(
         query=values["q"],
         image=image,
-        similar_to=similar_to if similar_to is not None else values["similar_to"],
+        similar_to=values["similar_to"],
         filters=values["filters"],
         limit=values["limit"],
         cursor=values["cursor"] or None,
@@ -80,17 +98,22 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("status", str, many=True, description="available (default), reserved, sold, or any"),
     *[OpenApiParameter(name, str, many=True, description=f"filter on {name}") for name in ATTRIBUTE_NAMES],
 ]
+# "format" is DRF's own (?format=json picks the renderer).
+GET_SEARCH_PARAMETERS = frozenset({parameter.name for parameter in SEARCH_PARAMETERS} | {"format"})
+GET_SIMILAR_PARAMETERS = GET_SEARCH_PARAMETERS - {"q"}
+BODY_FIELDS = sorted(SearchRequestSerializer().fields)
 
 
 class SearchView(APIView):
     permission_classes = (SearchPermission,)
     throttle_classes = (SearchThrottle, ImageSearchThrottle)
     throttle_scope = "search"
-    parser_classes = (JSONParser, MultiPartParser, FormParser)
+    parser_classes = (BoundedJSONParser, BoundedMultiPartParser, BoundedFormParser)
 
     @extend_schema(parameters=SEARCH_PARAMETERS, responses={200: SearchResponseSerializer, **ERROR_RESPONSE})
     def get(self, request: Request) -> Response:
         params = request.query_params
+        reject_unknown(params, GET_SEARCH_PARAMETERS, "query parameters")
         data: dict[str, Any] = {
             key: params[key] for key in ("q", "limit", "cursor", "explain", "facets") if key in params
         }
@@ -99,16 +122,15 @@ class SearchView(APIView):
 
     @extend_schema(request=SearchRequestSerializer, responses={200: SearchResponseSerializer, **ERROR_RESPONSE})
     def post(self, request: Request) -> Response:
-        data: dict[str, Any] = dict(request.data.items()) if hasattr(request.data, "items") else {}
-        if "image" in request.FILES:
-            data["image"] = request.FILES["image"]
+        if not isinstance(request.data, Mapping):
+            raise ApplicationError("the body is a JSON object of search fields", details={"accepted": BODY_FIELDS})
+        data: dict[str, Any] = dict(request.data.items())  # multipart: the last value of each field
+        reject_unknown(data, BODY_FIELDS, "fields")
         if isinstance(data.get("filters"), str):  # multipart: filters as a JSON string
-            import json
-
             try:
-                data["filters"] = json.loads(data["filters"])
-            except json.JSONDecodeError as exc:
-                raise ValidationError({"filters": [f"not a JSON object: {exc.msg}"]}) from exc
+                data["filters"] = loads_bounded(data["filters"].encode("utf-8", "surrogatepass"))
+            except ParseError as exc:
+                raise ValidationError({"filters": [f"not a JSON object: {exc.detail}"]}) from exc
         return _run(request, data)
 
 
@@ -120,9 +142,11 @@ class SimilarView(APIView):
     @extend_schema(parameters=SEARCH_PARAMETERS[1:], responses={200: SearchResponseSerializer, **ERROR_RESPONSE})
     def get(self, request: Request, pk: int) -> Response:
         params = request.query_params
+        reject_unknown(params, GET_SIMILAR_PARAMETERS, "query parameters")
         data: dict[str, Any] = {key: params[key] for key in ("limit", "cursor", "explain", "facets") if key in params}
         data["filters"] = filters_from_query_params(params)
-        return _run(request, data, similar_to=pk)
+        data["similar_to"] = pk
+        return _run(request, data)
 
 
 class OntologyView(APIView):
@@ -131,4 +155,5 @@ class OntologyView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         """The vocabulary: canonical values and synonyms per attribute (read-only)."""
+        reject_unknown(request.query_params, {"format"}, "query parameters")
         return Response(load_vocabulary().to_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -9,8 +10,14 @@ from rest_framework import serializers
 
 from garments.attributes import ATTRIBUTE_NAMES
 from garments.serializers import GarmentSerializer, garment_payload
+from prethrift.errors import ApplicationError
 
-from .engine import MAX_LIMIT, MAX_QUERY_CHARS, Hit, SearchResult
+from .engine import MAX_CURSOR_CHARS, MAX_LIMIT, MAX_QUERY_CHARS, Hit, SearchResult
+
+MAX_GARMENT_ID = 2**63 - 1  # bigint
+# C0 and C1 controls but tab, newline and carriage return (which the engine folds into spaces): no
+# shopper types them; NUL and lone surrogates DRF's CharField refuses already.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class SearchRequestSerializer(serializers.Serializer):
@@ -19,12 +26,21 @@ class SearchRequestSerializer(serializers.Serializer):
         "Any of the 16 attributes (a value or a list), price_range {min, max} or [min, max], currency, "
         "status (a value, a list or 'any'; available only by default)."
     ))  # fmt: skip
-    similar_to = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    similar_to = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_GARMENT_ID
+    )
     image = serializers.ImageField(required=False, allow_null=True, default=None, help_text="multipart only")
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_LIMIT)
-    cursor = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None)
+    cursor = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None, max_length=MAX_CURSOR_CHARS
+    )
     explain = serializers.BooleanField(required=False, default=False)
     facets = serializers.BooleanField(required=False, default=True)
+
+    def validate_q(self, value: str) -> str:
+        if CONTROL_CHARACTERS.search(value):
+            raise serializers.ValidationError("the query holds control characters")
+        return value
 
     def validate_image(self, image: Any) -> Any:
         if image is not None and image.size > settings.SEARCH_MAX_IMAGE_BYTES:
@@ -32,6 +48,20 @@ class SearchRequestSerializer(serializers.Serializer):
                 f"the image is {image.size} bytes; the limit is {settings.SEARCH_MAX_IMAGE_BYTES}"
             )
         return image
+
+
+class UnknownFieldError(ApplicationError):
+    code = "unknown_field"
+
+
+def reject_unknown(given: Any, accepted: Any, what: str) -> None:
+    """A misspelt field ("query" for "q") is an error that names it, not a silently broader search."""
+    unknown = sorted(str(name)[:100] for name in given if name not in accepted)
+    if unknown:
+        raise UnknownFieldError(
+            f"unknown {what}: {', '.join(unknown[:20])}; accepted: {', '.join(sorted(accepted))}",
+            details={"unknown": unknown[:20], "accepted": sorted(accepted)},
+        )
 
 
 def filters_from_query_params(params: Any) -> dict[str, Any]:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "prethrift.middleware.RequestBodyGuardMiddleware",  # chunked -> 411, oversized -> 413, before any read
     "django.middleware.security.SecurityMiddleware",
     "prethrift.security.ContentSecurityPolicyMiddleware",
     "prethrift.security.MetricsAccessMiddleware",
@@ -337,6 +338,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "prethrift.errors.api_exception_handler",
+    # Bounded: refused by Content-Length before reading, JSON depth and numbers checked (prethrift.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "prethrift.parsers.BoundedJSONParser",
+        "prethrift.parsers.BoundedFormParser",
+        "prethrift.parsers.BoundedMultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 20,
     # Every view without throttle_classes of its own (garments, ontology, schema): per address and per user.

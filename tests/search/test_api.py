@@ -151,3 +151,31 @@ def test_openapi_schema_validates_and_documents_search():
     schema = out.getvalue()
     for path in ("/api/v1/search/", "/api/v1/garments/{id}/similar/", "/api/v1/ontology/"):
         assert path in schema
+
+
+def test_the_image_throttle_refuses_before_the_upload_is_parsed(api, monkeypatch, settings):
+    """The image throttle decides from the Content-Type: a throttled upload is never parsed (spooled)."""
+    from django.http import multipartparser
+    from rest_framework.throttling import SimpleRateThrottle
+
+    settings.CLIP_MODEL_PATH = ""
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"search": "100/min", "image_search": "1/min"})
+    parsed: list[str] = []
+    real_parse = multipartparser.MultiPartParser.parse
+
+    def counted_parse(self):
+        parsed.append("x")
+        return real_parse(self)
+
+    monkeypatch.setattr(multipartparser.MultiPartParser, "parse", counted_parse)
+
+    def upload() -> int:
+        photo = io.BytesIO(jpeg_bytes())
+        photo.name = "photo.jpg"
+        return api.post("/api/v1/search/", {"image": photo}, format="multipart").status_code
+
+    assert upload() == 400  # the first is read (and refused: no CLIP model here)
+    assert parsed == ["x"]
+    assert upload() == 429  # the second is throttled ...
+    assert parsed == ["x"]  # ... without its body being parsed
+    assert api.post("/api/v1/search/", {"q": "jeans"}, format="json").status_code == 200  # JSON is not image search
