@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo setup-demo serve test lint format migrations-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
+.PHONY: install demo setup-demo serve test fuzz faults soak audit lint format migrations-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
 
 install: $(STAMP)
 
@@ -41,8 +41,29 @@ serve: $(STAMP)
 
 demo: setup-demo serve
 
+# PYTEST_ARGS narrows a run, e.g. PYTEST_ARGS='-m "not fuzz and not faults"' (CI's embedded-database leg).
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The reliability suites (docs/reliability.md), also part of `make test`:
+# the API fuzzed from its OpenAPI schema (FUZZ_EXAMPLES per operation and role; var/fuzz/report.json) ...
+fuzz: $(STAMP)
+	$(PY) -m pytest tests/fuzz -p no:cacheprovider
+
+# ... and real services stopped or killed under the system (PostgreSQL, Redis, a Celery worker, OpenAI).
+faults: $(STAMP)
+	$(PY) -m pytest tests/faults -p no:cacheprovider
+
+# A bounded soak (~2.5 minutes): capacity measured, then 80% of it for 60 s with text and image searches and
+# staff edits through gunicorn; JSON figures; fails on any error or memory growth (bench/soak.py).
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
+
+# Known vulnerabilities in the pinned requirements (pip-audit); says so plainly when it cannot reach its data.
+audit: $(STAMP)
+	$(PY) .ci/audit.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
