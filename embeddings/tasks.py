@@ -14,9 +14,9 @@ from django.db import transaction
 from garments.managers import EMBEDDING_SPACES, EmbeddingSpace
 
 from .encoders.base import TransientEncoderError
-from .metrics import task_enqueue_failures_total
+from .metrics import embedding_generation_failures_total, task_enqueue_failures_total
 from .registry import configured_spaces
-from .services import EmbedReport, embed_garments
+from .services import embed_garments
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 6
@@ -46,6 +46,11 @@ def embed_garments_task(
             report = embed_garments(garment_ids=garment_ids, space=space, force=force)  # type: ignore[arg-type]
             summary[space] = {"computed": report.computed, "skipped": report.skipped, "failed": len(report.failed)}
     except (TransientEncoderError, SoftTimeLimitExceeded) as exc:
+        if self.request.retries >= (self.max_retries or 0):  # Celery re-raises exc: the task fails
+            # `space` is the one that failed; the spaces before it were stored, the ones after stay stale too
+            embedding_generation_failures_total.labels(space=space, reason="gave_up").inc(len(garment_ids))
+            logger.error("embedding %d garments: %s; giving up after %d retries, backfill_embeddings will retry",
+                         len(garment_ids), exc, self.request.retries)  # fmt: skip
         retry_after = getattr(exc, "retry_after", None) or 0.0
         countdown = max(retry_after, _backoff(self.request.retries))
         logger.warning(
@@ -113,14 +118,18 @@ def enqueue_embeddings(garment_ids: list[int]) -> None:
 
 
 def _run_inline(batch: list[int], spaces: list[EmbeddingSpace]) -> None:
-    # No broker: compute now, in this process. A failure must not undo the save that caused it,
-    # so it is logged (and recorded on the garment by the service), never raised.
-    try:
-        report = EmbedReport(space="inline")
-        for space in spaces:
-            report.merge(embed_garments(garment_ids=batch, space=space))
-    except Exception:
-        logger.exception("inline embedding of %d garments failed; backfill_embeddings will retry them", len(batch))
+    # No broker: compute now, in this process. A failure must not undo the save that caused it, nor
+    # stop the other spaces: it is logged and counted (and recorded on the garment by the service
+    # when it is the garment's own), never raised; the garments stay stale for backfill_embeddings.
+    for space in spaces:
+        try:
+            embed_garments(garment_ids=batch, space=space)
+        except Exception as exc:
+            reason = "transient" if isinstance(exc, TransientEncoderError) else "error"
+            embedding_generation_failures_total.labels(space=space, reason=reason).inc(len(batch))
+            logger.exception(
+                "inline %s embedding of %d garments failed; backfill_embeddings will retry them", space, len(batch)
+            )
 
 
 def on_garments_changed(*, garment_ids: list[int], **kwargs: Any) -> None:

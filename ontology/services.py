@@ -49,7 +49,7 @@ EXTRACTED_SOURCES = {AttributeSource.EXTRACTED, AttributeSource.IMAGE, Attribute
 ERROR_KEY = "ontology"
 _READ_FIELDS = ("title", "description", "image", "image_sha256", "ontology_input_hash", "ontology_extracted_hash",
                 "ontology_version", "ontology_extracted_at", "ontology_confidence", "ontology_source",
-                "ontology_locked", "ontology_conflicts", "text_content_hash", "embedding_errors", "updated_at",
+                "ontology_locked", "ontology_conflicts", "text_content_hash", "embedding_errors",
                 *ATTRIBUTE_NAMES)  # fmt: skip
 
 
@@ -137,8 +137,7 @@ _WRITE_FIELDS = [
     "ontology_extracted_at",
     "text_content_hash",
     "embedding_errors",
-    "updated_at",  # a bulk write bumps it like save() would: `--since` backfills and API clients see it
-]
+]  # and updated_at, which bulk_update_columns bumps like save() does: `--since` backfills and clients see it
 
 
 class _JsonbConcat(Func):
@@ -241,7 +240,6 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
             current.ontology_input_hash = current.ontology_extracted_hash = input_hash
             current.ontology_version, current.ontology_extracted_at = version, now
             current.embedding_errors = {k: v for k, v in current.embedding_errors.items() if k != ERROR_KEY}
-            current.updated_at = now
             refresh_content_hashes(current)
             written.append(current)
             report.extracted += 1

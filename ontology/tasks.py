@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
 
@@ -17,10 +17,23 @@ from .services import extract_garments
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def extract_garments_task(garment_ids: list[int], force: bool = False) -> dict[str, Any]:
-    """Extract attributes for these garments; one whose extraction fails stays pending for extract_ontology."""
+# A language model that is down or rate limited is often back within minutes: the garments that
+# failed are retried this many times, 30 s, 60 s, 120 s later; after that they stay pending (with
+# their error recorded) for the next extract_ontology run.
+MAX_RETRIES = 3
+RETRY_BACKOFF_SECONDS = 30
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def extract_garments_task(self: Task, garment_ids: list[int], force: bool = False) -> dict[str, Any]:
+    """Extract attributes for these garments; those whose extraction failed are retried later, alone."""
     report = extract_garments(garment_ids=garment_ids, force=force)
+    if report.failed and self.request.retries < (self.max_retries or 0):
+        countdown = RETRY_BACKOFF_SECONDS * 2**self.request.retries
+        logger.warning("extraction failed for %d garments; retry %d in %ds", len(report.failed),
+                       self.request.retries + 1, countdown)  # fmt: skip
+        # Only the failed ones, without force: they are still pending, so a plain pass picks them up.
+        raise self.retry(args=(sorted(report.failed), False), countdown=countdown)
     return {"extracted": report.extracted, "changed": report.changed, "skipped": report.skipped,
             "failed": len(report.failed)}  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -13,9 +14,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
-from embeddings.metrics import task_enqueue_failures_total
+from embeddings.encoders import openai as openai_encoder
+from embeddings.encoders.base import TransientEncoderError
+from embeddings.metrics import embedding_generation_failures_total, task_enqueue_failures_total
+from embeddings.tasks import MAX_RETRIES, embed_garments_task
 from garments.catalog_import import catalog_import
 from garments.models import Garment
 from garments.services import garment_create, garment_update
@@ -152,6 +157,45 @@ def test_a_broker_that_accepts_but_never_answers_does_not_hold_the_save(settings
     # then the save returned, and the enqueue it could not make is counted
     assert Garment.objects.filter(pk=garment.pk).exists()
     assert _enqueue_failures("embed_garments") == before + 1
+
+
+@pytest.mark.django_db
+def test_extract_ontology_async_with_the_broker_down_is_a_command_error(broker_down):
+    garment_create(sku="b-3", title="Blue denim jacket")
+    with pytest.raises(CommandError, match="could not queue garments for the workers"):
+        call_command("extract_ontology", "--async", "--no-progress", stdout=io.StringIO())
+    assert Garment.objects.needs_extraction().count() == 1  # still pending, nothing marked done
+
+
+@pytest.mark.django_db
+def test_an_inline_provider_failure_is_counted_and_left_for_the_backfill(
+    enqueue_on_save, fake_openai, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given no broker (inline) and an OpenAI that answers 429 however often it is asked
+    monkeypatch.setattr(openai_encoder.time, "sleep", lambda seconds: None)  # the encoder's backoff, not ours
+    fake_openai.script.always_status = 429
+    before = embedding_generation_failures_total.labels(space="openai_text", reason="transient")._value.get()
+    # when a garment is saved
+    with django_capture_on_commit_callbacks(execute=True):
+        garment = garment_create(sku="o-1", title="Red wool scarf")
+    # then the save stands with its local text vector, and the OpenAI one is counted and left stale
+    assert Garment.objects.get(pk=garment.pk).text_embedding_vec is not None
+    assert Garment.objects.needs_embedding("openai_text").filter(pk=garment.pk).exists()
+    after = embedding_generation_failures_total.labels(space="openai_text", reason="transient")._value.get()
+    assert after == before + 1
+
+
+@pytest.mark.django_db
+def test_an_embedding_task_that_gives_up_is_counted(fake_openai, monkeypatch):
+    monkeypatch.setattr(openai_encoder.time, "sleep", lambda seconds: None)
+    fake_openai.script.always_status = 500
+    garment = garment_create(sku="o-2", title="Red wool scarf")
+    before = embedding_generation_failures_total.labels(space="openai_text", reason="gave_up")._value.get()
+    with pytest.raises(TransientEncoderError):  # the last retry fails the task (eager tasks propagate it)
+        embed_garments_task.apply(args=([garment.pk], ["openai_text"]), retries=MAX_RETRIES)
+    after = embedding_generation_failures_total.labels(space="openai_text", reason="gave_up")._value.get()
+    assert after == before + 1
+    assert Garment.objects.needs_embedding("openai_text").filter(pk=garment.pk).exists()
 
 
 def test_enqueues_are_bounded_by_the_effective_celery_configuration():

@@ -13,6 +13,7 @@ from garments.models import Garment
 from garments.services import garment_create, garment_update
 from ontology.metrics import ontology_extraction_failures_total
 from ontology.services import extract_garments, ontology_version
+from ontology.tasks import extract_garments_task
 from tests.embeddings.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +100,21 @@ def test_extract_ontology_reports_the_garments_it_left_pending(llm_server):
     call_command("extract_ontology", "--no-progress", stdout=out)
     assert "failed 1" in out.getvalue() and "language model request failed" in out.getvalue()
     assert Garment.objects.needs_extraction(version=ontology_version()).count() == 1
+
+
+def test_the_worker_task_retries_only_the_garments_whose_model_call_failed(llm_server):
+    # given two garments, and a model that fails every request of the first pass (the client tries
+    # three times per garment), then answers
+    llm_server.script.chat_answer = {"occasion": "party"}
+    first = garment_create(sku="a", title="Blue denim jacket", attribute_source="extracted")
+    second = garment_create(sku="b", title="Red wool scarf", attribute_source="extracted")
+    llm_server.script.failures = [(500, {}, 0.0)] * 3
+    # when the task runs (eagerly here: its retry runs at once, instead of after the countdown)
+    extract_garments_task.apply(args=([first.pk, second.pk],), throw=False)
+    # then the retry extracted the one that failed, and asked the model about nothing else
+    assert not Garment.objects.needs_extraction(version=ontology_version()).exists()
+    assert set(Garment.objects.values_list("occasion", flat=True)) == {"party"}
+    assert len(llm_server.script.requests) == 3 + 1 + 1
 
 
 def test_the_model_is_off_unless_asked_for(llm_server, settings):

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from embeddings.tasks import PUBLISH_RETRY_POLICY
 from garments.models import Garment
 from ontology.services import ExtractReport, extract_garments, ontology_version
 from ontology.tasks import extract_garments_task
@@ -63,7 +64,14 @@ class Command(BaseCommand):
         try:
             for ids in keyset_batches(candidates, batch_size=batch_size, limit=limit, after=last_pk):
                 if options["run_async"]:
-                    extract_garments_task.delay(ids, force)
+                    try:
+                        extract_garments_task.apply_async((ids, force), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+                    except Exception as exc:  # the broker refused: say so, with what was queued before it
+                        raise CommandError(
+                            f"could not queue garments for the workers ({type(exc).__name__}: {exc}); {enqueued} "
+                            "were queued before it. Start the broker and run again (queued garments that are "
+                            "done by then are skipped), or run without --async."
+                        ) from exc
                     enqueued += len(ids)
                 else:
                     batch = extract_garments(garment_ids=ids, force=force)
