@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
@@ -71,22 +70,23 @@ def _check_bytes(content: bytes) -> None:
 def _decode(content: bytes, *, draft_size: int | None = None) -> Image.Image:
     """The first frame of `content`, fully decoded; bombs are refused from the header, before decoding."""
     _check_bytes(content)
+    # No warnings.catch_warnings() here: it is not thread-safe (gunicorn runs threads), and it is not
+    # needed: our pixel limit is below Pillow's warning threshold, so the check right after open()
+    # refuses first, and what is beyond Pillow's error threshold raises DecompressionBombError.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(content), formats=list(ALLOWED_FORMATS))
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise _too_many_pixels(width, height)
-            if draft_size is not None and image.format == "JPEG":
-                image.draft("RGB", (draft_size, draft_size))
-            image.load()  # the first frame only; a truncated file fails here, not in a worker later
-            if image.width * image.height > MAX_IMAGE_PIXELS:  # a frame larger than the header said
-                raise _too_many_pixels(image.width, image.height)
-            return image
+        image = Image.open(io.BytesIO(content), formats=list(ALLOWED_FORMATS))
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise _too_many_pixels(width, height)
+        if draft_size is not None and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()  # the first frame only; a truncated file fails here, not in a worker later
+        if image.width * image.height > MAX_IMAGE_PIXELS:  # a frame larger than the header said
+            raise _too_many_pixels(image.width, image.height)
+        return image
     except InvalidImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise InvalidImageError(
             f"The image exceeds the pixel limit of {MAX_IMAGE_PIXELS} (a decompression bomb?).",
             details={"max_pixels": MAX_IMAGE_PIXELS},
