@@ -47,6 +47,10 @@ EXTRACTED_SOURCES = {AttributeSource.EXTRACTED, AttributeSource.IMAGE, Attribute
 # The key under Garment.embedding_errors that holds the last failed extraction, beside the spaces':
 # {"message": str, "source_hash": ontology_input_hash, "at": iso time}; removed by the next success.
 ERROR_KEY = "ontology"
+# After this many garments in a row whose model call failed, the model is taken to be down for the
+# rest of the batch: its other garments are left pending at once instead of each waiting through the
+# client's retries (a 30,000-garment run against a dead provider would otherwise take hours).
+LLM_CONSECUTIVE_FAILURES_TO_STOP = 3
 _READ_FIELDS = ("title", "description", "image", "image_sha256", "ontology_input_hash", "ontology_extracted_hash",
                 "ontology_version", "ontology_extracted_at", "ontology_confidence", "ontology_source",
                 "ontology_locked", "ontology_conflicts", "text_content_hash", "embedding_errors",
@@ -214,10 +218,17 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
     report.skipped = len(set(garment_ids)) - len(garments)
     results: dict[int, tuple[str, dict[str, Extraction], dict[str, object]]] = {}
     llm = llm_extractor(vocabulary) if garments else None
+    llm_failures_in_a_row = 0
     for garment in garments:
+        if llm is not None and llm_failures_in_a_row >= LLM_CONSECUTIVE_FAILURES_TO_STOP:
+            report.failed[garment.pk] = (f"language model skipped: it failed for {llm_failures_in_a_row} garments "
+                                         "in a row in this batch")  # fmt: skip
+            _record_failure(garment, report.failed[garment.pk], "llm")
+            continue
         try:
             found, conflicts = extract_candidates(garment, vocabulary, llm)
         except LLMExtractionError as exc:
+            llm_failures_in_a_row += 1
             report.failed[garment.pk] = str(exc)[:300]
             _record_failure(garment, report.failed[garment.pk], "llm")
             continue
@@ -226,6 +237,7 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
             report.failed[garment.pk] = f"{type(exc).__name__}: {exc}"[:300]
             _record_failure(garment, report.failed[garment.pk], "error")
             continue
+        llm_failures_in_a_row = 0
         results[garment.pk] = (ontology_input_hash(garment), found, conflicts)
     _fill_from_meaning(garments, results, vocabulary, report)
     now = timezone.now()

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from garments.models import Garment
 from garments.services import garment_create, garment_update
 from ontology.metrics import ontology_extraction_failures_total
-from ontology.services import extract_garments, ontology_version
+from ontology.services import LLM_CONSECUTIVE_FAILURES_TO_STOP, extract_garments, ontology_version
 from ontology.tasks import extract_garments_task
 from tests.embeddings.fake_openai import FakeOpenAI
 
@@ -100,6 +100,17 @@ def test_extract_ontology_reports_the_garments_it_left_pending(llm_server):
     call_command("extract_ontology", "--no-progress", stdout=out)
     assert "failed 1" in out.getvalue() and "language model request failed" in out.getvalue()
     assert Garment.objects.needs_extraction(version=ontology_version()).count() == 1
+
+
+def test_a_model_that_is_down_is_not_asked_about_every_garment_of_the_batch(llm_server):
+    llm_server.script.always_status = 500
+    garments = [garment_create(sku=f"g-{i}", title=f"Blue denim jacket {i}", attribute_source="extracted")
+                for i in range(6)]  # fmt: skip
+    report = extract_garments(garment_ids=[garment.pk for garment in garments])
+    assert set(report.failed) == {garment.pk for garment in garments}
+    assert len(llm_server.script.requests) == LLM_CONSECUTIVE_FAILURES_TO_STOP * 3  # 3 tries each, then skipped
+    assert Garment.objects.needs_extraction(version=ontology_version()).count() == 6
+    assert all("ontology" in errors for errors in Garment.objects.values_list("embedding_errors", flat=True))
 
 
 def test_the_worker_task_retries_only_the_garments_whose_model_call_failed(llm_server):
