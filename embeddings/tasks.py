@@ -47,7 +47,9 @@ def embed_garments_task(
             summary[space] = {"computed": report.computed, "skipped": report.skipped, "failed": len(report.failed)}
     except (TransientEncoderError, SoftTimeLimitExceeded) as exc:
         if self.request.retries >= (self.max_retries or 0):  # Celery re-raises exc: the task fails
-            # `space` is the one that failed; the spaces before it were stored, the ones after stay stale too
+            # `space` is the one that failed; the spaces before it were stored, the ones after stay stale
+            # too. reason=gave_up counts garments whose task stopped retrying (each attempt's own
+            # failure is counted by the encoder as provider_unavailable).
             embedding_generation_failures_total.labels(space=space, reason="gave_up").inc(len(garment_ids))
             logger.error("embedding %d garments: %s; giving up after %d retries, backfill_embeddings will retry",
                          len(garment_ids), exc, self.request.retries)  # fmt: skip
@@ -119,14 +121,15 @@ def enqueue_embeddings(garment_ids: list[int]) -> None:
 
 def _run_inline(batch: list[int], spaces: list[EmbeddingSpace]) -> None:
     # No broker: compute now, in this process. A failure must not undo the save that caused it, nor
-    # stop the other spaces: it is logged and counted (and recorded on the garment by the service
-    # when it is the garment's own), never raised; the garments stay stale for backfill_embeddings.
+    # stop the other spaces: it is logged and counted (by the encoder for a provider that is down;
+    # recorded on the garment by the service when it is the garment's own), never raised; the
+    # garments stay stale for backfill_embeddings.
     for space in spaces:
         try:
             embed_garments(garment_ids=batch, space=space)
         except Exception as exc:
-            reason = "transient" if isinstance(exc, TransientEncoderError) else "error"
-            embedding_generation_failures_total.labels(space=space, reason=reason).inc(len(batch))
+            if not isinstance(exc, TransientEncoderError):  # the encoder counts its own (provider_unavailable)
+                embedding_generation_failures_total.labels(space=space, reason="error").inc(len(batch))
             logger.exception(
                 "inline %s embedding of %d garments failed; backfill_embeddings will retry them", space, len(batch)
             )

@@ -174,14 +174,14 @@ def test_an_inline_provider_failure_is_counted_and_left_for_the_backfill(
     # given no broker (inline) and an OpenAI that answers 429 however often it is asked
     monkeypatch.setattr(openai_encoder.time, "sleep", lambda seconds: None)  # the encoder's backoff, not ours
     fake_openai.script.always_status = 429
-    before = embedding_generation_failures_total.labels(space="openai_text", reason="transient")._value.get()
+    before = embedding_generation_failures_total.labels(space="openai_text", reason="provider_unavailable")._value.get()
     # when a garment is saved
     with django_capture_on_commit_callbacks(execute=True):
         garment = garment_create(sku="o-1", title="Red wool scarf")
     # then the save stands with its local text vector, and the OpenAI one is counted and left stale
     assert Garment.objects.get(pk=garment.pk).text_embedding_vec is not None
     assert Garment.objects.needs_embedding("openai_text").filter(pk=garment.pk).exists()
-    after = embedding_generation_failures_total.labels(space="openai_text", reason="transient")._value.get()
+    after = embedding_generation_failures_total.labels(space="openai_text", reason="provider_unavailable")._value.get()
     assert after == before + 1
 
 
