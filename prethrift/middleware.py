@@ -27,6 +27,8 @@ class RequestBodyGuardMiddleware:
     make the same request mean two things depending on the server, and without a length no size
     check can come before the read; every HTTP client can send a Content-Length instead.
 
+    A body without a Content-Type under /api/ is refused with 415: DRF would read it as empty.
+
     A declared Content-Length above the largest body any endpoint accepts is refused with 413
     before the upload is spooled anywhere; the parsers (prethrift.parsers) apply each kind's
     tighter limit.
@@ -46,6 +48,12 @@ class RequestBodyGuardMiddleware:
                 status=411,
             )
         length = content_length(request.META)
+        if length and not request.META.get("CONTENT_TYPE") and request.path.startswith("/api/"):
+            # DRF reads a body without a Content-Type as no body at all: a search would run unfiltered.
+            return JsonResponse(
+                error_body("unsupported_media_type", "Say what the body is: send a Content-Type header."),
+                status=415,
+            )
         limit = max_body_bytes()
         if length is not None and length > limit:
             return JsonResponse(

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, throttling
+from rest_framework import permissions
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from garments.attributes import ATTRIBUTE_NAMES
 from ontology.vocabulary import load_vocabulary
+from prethrift import throttling as shared_throttling
 from prethrift.errors import ApplicationError
 from prethrift.parsers import BoundedFormParser, BoundedJSONParser, BoundedMultiPartParser, loads_bounded
 
@@ -45,11 +46,11 @@ class SearchPermission(permissions.BasePermission):
         return bool(settings.SEARCH_ALLOW_ANONYMOUS or (request.user and request.user.is_authenticated))
 
 
-class SearchThrottle(throttling.ScopedRateThrottle):
+class SearchThrottle(shared_throttling.ScopedRateThrottle):
     scope_attr = "throttle_scope"
 
 
-class ImageSearchThrottle(throttling.UserRateThrottle):
+class ImageSearchThrottle(shared_throttling.UserRateThrottle):
     """Tighter: an image search runs the CLIP image tower.
 
     Decided from the Content-Type, before the body is parsed: asking request.FILES parsed the

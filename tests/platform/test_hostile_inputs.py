@@ -75,6 +75,15 @@ SEARCH_CASES = [
     Case("a JSON array, not an object", "POST", SEARCH, _json(["dress"]), code="invalid_request"),
     Case("a JSON string, not an object", "POST", SEARCH, _json("dress"), code="invalid_request"),
     Case("text/plain body", "POST", SEARCH, b"q=dress", content_type="text/plain", status=415),
+    Case(
+        "a body without a Content-Type",
+        "POST",
+        SEARCH,
+        _json({"filters": {"status": "sold"}}),
+        content_type="",
+        status=415,
+        code="unsupported_media_type",
+    ),
     # wrong types
     Case("q as a list", "POST", SEARCH, _json({"q": ["dress"]}), code="validation_error"),
     Case("q as an object", "POST", SEARCH, _json({"q": {"$ne": ""}}), code="validation_error"),
