@@ -54,9 +54,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "prethrift.middleware.RequestBodyGuardMiddleware",  # chunked -> 411, oversized -> 413, before any read
     "django.middleware.security.SecurityMiddleware",
     "prethrift.security.ContentSecurityPolicyMiddleware",
+    "prethrift.middleware.RequestBodyGuardMiddleware",  # chunked -> 411, oversized -> 413, before any read
     "prethrift.security.MetricsAccessMiddleware",
     "prethrift.security.AdminLoginThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

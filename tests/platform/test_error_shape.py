@@ -99,6 +99,8 @@ def test_a_chunked_patch_is_refused_and_changes_nothing(garment_factory):
     )  # fmt: skip
     _assert_stable(response, 411, "length_required")
     assert Garment.objects.get(pk=garment.pk).title == "Red wool scarf"
+    # refused inside the security middleware, so the refusal carries its headers like any response
+    assert "Content-Security-Policy" in response and response["X-Content-Type-Options"] == "nosniff"
 
 
 # --- through a real gunicorn (gthread, as deploy/gunicorn.conf.py runs it) -------------------------
