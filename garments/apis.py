@@ -11,6 +11,8 @@ from typing import Any, cast
 from urllib import parse
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
@@ -149,6 +151,21 @@ def _with_etag(response: Response, garment: Garment) -> Response:
     return response
 
 
+_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description='{"error": {"code", "message", "details"}}')
+_READ_ERRORS = {401: _ERROR, 403: _ERROR, 404: _ERROR, 429: _ERROR}
+_WRITE_ERRORS = {400: _ERROR, 409: _ERROR, 412: _ERROR, **_READ_ERRORS}
+
+
+# Writes take GarmentWriteSerializer and answer with the garment as GET shows it (GarmentSerializer):
+# the schema says so, so clients and the fuzzer (tests/fuzz) check the real response shape.
+@extend_schema_view(
+    list=extend_schema(responses={200: GarmentSerializer(many=True), 400: _ERROR, **_READ_ERRORS}),
+    retrieve=extend_schema(responses={200: GarmentSerializer, **_READ_ERRORS}),
+    create=extend_schema(request=GarmentWriteSerializer, responses={201: GarmentSerializer, **_WRITE_ERRORS}),
+    update=extend_schema(request=GarmentWriteSerializer, responses={200: GarmentSerializer, **_WRITE_ERRORS}),
+    partial_update=extend_schema(request=GarmentWriteSerializer, responses={200: GarmentSerializer, **_WRITE_ERRORS}),
+    destroy=extend_schema(responses={204: None, **_WRITE_ERRORS}),
+)
 class GarmentViewSet(viewsets.ModelViewSet):
     serializer_class = GarmentSerializer
     pagination_class = GarmentCursorPagination
