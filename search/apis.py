@@ -90,7 +90,11 @@ def _run(request: Request, data: dict[str, Any]) -> Response:
 SEARCH_PARAMETERS = [
     OpenApiParameter("q", str, description="shopper text, e.g. 'blue denim jacket under $100'"),
     OpenApiParameter("limit", int, description="1..100, default 20"),
-    OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
+    OpenApiParameter(
+        "cursor",
+        str,
+        description="next_cursor of the previous page (signed, valid for 24 hours; results go to rank 1,000)",
+    ),
     OpenApiParameter("explain", bool),
     OpenApiParameter("facets", bool),
     OpenApiParameter("price_min", float),

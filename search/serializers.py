@@ -32,8 +32,9 @@ class SearchRequestSerializer(serializers.Serializer):
     image = serializers.ImageField(required=False, allow_null=True, default=None, help_text="multipart only")
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_LIMIT)
     cursor = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, default=None, max_length=MAX_CURSOR_CHARS
-    )
+        required=False, allow_blank=True, allow_null=True, default=None, max_length=MAX_CURSOR_CHARS,
+        help_text="next_cursor of the previous page (signed, valid for 24 hours; results go to rank 1,000)",
+    )  # fmt: skip
     explain = serializers.BooleanField(required=False, default=False)
     facets = serializers.BooleanField(required=False, default=True)
 
