@@ -200,7 +200,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (embeddings/tasks.py PUBLISH_RETRY_POLICY) and each try waits at most these seconds; socket_timeout
 # stays above kombu's 1 s BRPOP so workers are unaffected.
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}
+# A task taken by a worker that then dies whole (the OOM killer takes the parent and its pool, a node is
+# lost) is unacknowledged: Redis hands it to another worker after visibility_timeout. It must exceed the
+# hard time limit, or a slow task still running would be handed out twice; kombu's default is an hour.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=2 * CELERY_TASK_TIME_LIMIT)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1.0,
+    "socket_timeout": 2.0,
+    "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+}
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_BROKER_VISIBILITY_TIMEOUT:
+    raise environ.ImproperlyConfigured(
+        "Need 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_BROKER_VISIBILITY_TIMEOUT "
+        "(a task still running must never be handed to a second worker)"
+    )
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.25}
 CELERY_TIMEZONE = "UTC"
 

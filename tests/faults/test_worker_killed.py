@@ -35,18 +35,27 @@ def redis() -> Iterator[RedisServer]:
         yield server
 
 
-def _start_worker(redis: RedisServer, openai: FakeOpenAI, media_root: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(
+    redis: RedisServer, openai: FakeOpenAI, media_root: Path, log: Path, **extra: str
+) -> subprocess.Popen[bytes]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CELERY_", "REDIS_", "CLIP_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="prethrift.settings.local", REDIS_URL=redis.url, DATABASE_URL=_database_url(),
         DJANGO_MEDIA_ROOT=str(media_root), OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=openai.base_url,
-        MAX_CONCURRENT_EMBEDDINGS="1", EMBEDDINGS_TORCH_THREADS="1", HF_HUB_OFFLINE="1",
+        MAX_CONCURRENT_EMBEDDINGS="1", EMBEDDINGS_TORCH_THREADS="1", HF_HUB_OFFLINE="1", **extra,
     )  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "prethrift", "worker", "--pool=prefork", "--concurrency=1",
          "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def _reset_producer_pool() -> None:
+    """Close the producer connections to the private Redis; the next enqueue opens a new pool."""
+    app.pool.force_close_all()  # type: ignore[attr-defined]
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,7 +87,7 @@ def test_a_batch_whose_worker_is_killed_is_redelivered_and_finished_once(
         finally:
             stop_process(worker)
             app.conf.update(broker_url=previous[0], task_always_eager=previous[1])
-            app.pool.force_close_all()  # type: ignore[attr-defined]
+            _reset_producer_pool()
     output = log.read_text()
     print(output[-3000:])
     # once: the killed attempt wrote nothing, the second did the batch, nothing ran a third time
@@ -92,3 +101,64 @@ def test_a_batch_whose_worker_is_killed_is_redelivered_and_finished_once(
         expected = np.asarray(fake_vector(garment_document(garment)), dtype=np.float32)
         expected /= np.linalg.norm(expected)
         np.testing.assert_allclose(np.asarray(garment.openai_text_embedding_vec), expected, atol=1e-5)
+
+
+# Short limits so that the test waits seconds, not the production default of 2 x 360 s.
+SHORT_LIMITS = {
+    "CELERY_TASK_SOFT_TIME_LIMIT": "20",
+    "CELERY_TASK_TIME_LIMIT": "25",
+    "CELERY_BROKER_VISIBILITY_TIMEOUT": "30",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_whole_worker_is_killed_goes_to_the_next_worker_after_the_visibility_timeout(
+    redis: RedisServer, sample_dir: Path, tmp_path: Path, settings
+) -> None:
+    """The OOM killer or a lost node takes the parent and its pool: nobody is left to requeue the task.
+    The broker hands the unacknowledged batch to the next worker once its visibility timeout passes."""
+    catalog_import(path=sample_dir / "styles.csv", images_dir=sample_dir / "images", synthesize=True, limit=20)
+    ids = list(Garment.objects.order_by("pk").values_list("pk", flat=True))
+    log = tmp_path / "worker.log"
+    previous = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
+    with FakeOpenAI() as openai:
+        openai.script.failures = [(200, {}, SLOW_REQUEST_SECONDS)]
+        first = _start_worker(redis, openai, settings.MEDIA_ROOT, log, **SHORT_LIMITS)
+        # the producer marks the message with the same visibility timeout the workers use
+        app.conf.update(
+            broker_url=redis.url,
+            task_always_eager=False,
+            broker_transport_options={
+                **previous[2],
+                "visibility_timeout": int(SHORT_LIMITS["CELERY_BROKER_VISIBILITY_TIMEOUT"]),
+            },
+        )
+        second = None
+        try:
+            result = embed_garments_task.delay(ids, ["openai_text"])
+            assert wait_for(lambda: len(openai.script.requests) >= 1, timeout=120), log.read_text()[-3000:]
+            # when the whole worker dies at once (parent first, so it cannot requeue anything)
+            pool = child_pids(first.pid)
+            os.kill(first.pid, signal.SIGKILL)
+            for pid in pool:
+                os.kill(pid, signal.SIGKILL)
+            first.wait(timeout=30)
+            # and a new worker starts
+            second = _start_worker(redis, openai, settings.MEDIA_ROOT, log, **SHORT_LIMITS)
+            # then the batch is redelivered to it and finishes
+            finished = wait_for(
+                lambda: not Garment.objects.filter(pk__in=ids).needs_embedding("openai_text").exists(), timeout=240
+            )
+            assert finished, log.read_text()[-4000:]
+            assert wait_for(lambda: f"[{result.id}] succeeded" in log.read_text(), timeout=60)
+        finally:
+            if second is not None:
+                stop_process(second)
+            stop_process(first)
+            app.conf.update(broker_url=previous[0], task_always_eager=previous[1], broker_transport_options=previous[2])
+            _reset_producer_pool()
+    output = log.read_text()
+    print(output[-3000:])
+    assert output.count(f"[{result.id}] succeeded") == 1
+    for garment in Garment.objects.filter(pk__in=ids):
+        assert garment.openai_text_embedding_source_hash == garment.text_content_hash

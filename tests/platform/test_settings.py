@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV_NAMES = (
     "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "CLIP_MODEL_PATH", "VECTOR_SEARCH_CACHE_TTL",
     "BATCH_SIZE", "MAX_CONCURRENT_EMBEDDINGS", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS",
-    "DJANGO_NUM_PROXIES", "DJANGO_ALLOW_PER_PROCESS_THROTTLES", "METRICS_TOKEN", "METRICS_PUBLIC", "API_DOCS_PUBLIC",
+    "DJANGO_NUM_PROXIES", "CELERY_BROKER_VISIBILITY_TIMEOUT", "CELERY_TASK_SOFT_TIME_LIMIT", "CELERY_TASK_TIME_LIMIT",
+    "DJANGO_ALLOW_PER_PROCESS_THROTTLES", "METRICS_TOKEN", "METRICS_PUBLIC", "API_DOCS_PUBLIC",
 )  # fmt: skip
 PROBE = """
 import json, django
@@ -38,7 +39,7 @@ print(json.dumps({
     "secret_set": bool(settings.SECRET_KEY),
     "celery": {k: app.conf[k] for k in ("task_acks_late", "task_reject_on_worker_lost", "worker_prefetch_multiplier",
                "task_soft_time_limit", "task_time_limit", "task_serializer", "accept_content", "task_always_eager",
-               "broker_url")},
+               "broker_url", "broker_transport_options")},
 }))
 """
 
@@ -108,6 +109,9 @@ def test_celery_broker_can_differ_from_redis_and_its_configuration_is_effective(
     assert celery["task_serializer"] == "json"
     assert celery["accept_content"] == ["json"]
     assert celery["task_always_eager"] is False
+    # a task taken by a worker that died whole goes to another after this; above the hard limit, so a
+    # task still running is never handed out twice
+    assert celery["broker_transport_options"]["visibility_timeout"] == 720
 
 
 @pytest.mark.parametrize(
@@ -116,6 +120,8 @@ def test_celery_broker_can_differ_from_redis_and_its_configuration_is_effective(
         ({"BATCH_SIZE": "0"}, "BATCH_SIZE"),
         ({"DATABASE_URL": "mysql://u:p@h/db"}, "must be PostgreSQL"),
         ({"VECTOR_SEARCH_CACHE_TTL": "soon"}, "invalid literal"),
+        ({"CELERY_BROKER_VISIBILITY_TIMEOUT": "300"}, "CELERY_BROKER_VISIBILITY_TIMEOUT"),
+        ({"CELERY_TASK_SOFT_TIME_LIMIT": "400"}, "CELERY_TASK_SOFT_TIME_LIMIT"),
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_error(env, message):
