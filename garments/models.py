@@ -6,6 +6,8 @@ service cannot write a garment the rest of the product would trip on.
 
 from __future__ import annotations
 
+import uuid
+
 from typing import ClassVar
 
 from django.contrib.postgres.fields import ArrayField
@@ -54,10 +56,16 @@ def _is_json_object(field: str) -> Exact:
 
 
 def garment_image_path(instance: models.Model, filename: str) -> str:
-    """Content-addressed: the same photo is stored once, and re-imports never duplicate files."""
+    """Content-addressed: the same photo is stored once, and re-imports never duplicate files. The
+    client's file name never becomes part of the path: the services store photos they re-encoded
+    (garments/images.py), and anything else gets a random name with one of our own extensions."""
     sha = getattr(instance, "image_sha256", "") or getattr(instance, "sha256", "")
-    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "jpg"
-    return f"garments/{sha[:2]}/{sha}.{suffix}" if sha else f"garments/unhashed/{filename}"
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    suffix = suffix if suffix in _IMAGE_SUFFIXES else "jpg"
+    return f"garments/{sha[:2]}/{sha}.{suffix}" if sha else f"garments/unhashed/{uuid.uuid4().hex}.{suffix}"
+
+
+_IMAGE_SUFFIXES = frozenset({"jpg", "jpeg", "png", "webp"})
 
 
 class GarmentStatus(models.TextChoices):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import re
 import struct
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from PIL import Image
 from embeddings.encoders.base import EncoderError
 from embeddings.images import open_for_model
 from garments.images import MAX_IMAGE_BYTES, InvalidImageError, check_image, open_guarded, store_image
-from garments.models import Garment
+from garments.models import Garment, garment_image_path
 from garments.services import garment_create
 
 EXIF_ORIENTATION, EXIF_MAKE = 0x0112, 0x010F
@@ -161,3 +162,20 @@ def test_a_refused_upload_creates_no_garment():
     with pytest.raises(InvalidImageError, match="pixel limit"):
         garment_create(sku="bomb", title="Scarf", image_content=_bomb_png(20_000))
     assert not Garment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("client_name", "stored"),
+    [
+        ("../../etc/cron.d/evil.jpg", r"garments/unhashed/[0-9a-f]{32}\.jpg"),
+        ("shell.php", r"garments/unhashed/[0-9a-f]{32}\.jpg"),
+        ("photo.PNG", r"garments/unhashed/[0-9a-f]{32}\.png"),
+        ("noextension", r"garments/unhashed/[0-9a-f]{32}\.jpg"),
+    ],
+)
+def test_a_photo_saved_without_a_hash_never_takes_the_clients_file_name(client_name: str, stored: str) -> None:
+    """The model field's fallback path (a save that bypassed the services): our name, our extension."""
+    path = garment_image_path(Garment(), client_name)
+    assert re.fullmatch(stored, path), path
+    hashed = garment_image_path(Garment(image_sha256="ab" * 32), "../x.php")
+    assert hashed == f"garments/ab/{'ab' * 32}.jpg"
