@@ -20,7 +20,7 @@ from django.utils import timezone
 from psycopg import errors as pg_errors
 from rest_framework import status as http_status
 
-from ontology.sizes import find_sizes
+from ontology.sizes import whole_size
 from ontology.vocabulary import SECTIONS, load_vocabulary
 from prethrift.errors import ApplicationError, NotFoundError
 
@@ -173,7 +173,7 @@ def canonical_attribute_value(name: str, raw: object) -> str:
     section = SECTION_OF[name]
     if found := vocabulary.canonical(section, text):
         return found
-    if name == "size" and (size := _whole_size(text)):
+    if name == "size" and (size := whole_size(text, vocabulary)):
         return size
     if name in OPEN_ATTRIBUTES:
         return normalise_attribute_value(text)
@@ -182,14 +182,6 @@ def canonical_attribute_value(name: str, raw: object) -> str:
         f"{text!r} is not a known {name}; known values: {', '.join(known[:40])}" + (" ..." if len(known) > 40 else ""),
         details={name: f"{text!r} is not a known value", "known": known},
     )
-
-
-def _whole_size(text: str) -> str | None:
-    """The canonical size `text` reads as in full ("EU 38" -> eu 38, "W32" -> w32); None when only a
-    part of it reads as a size ("32/34" is kept as written, not cut to uk 32)."""
-    phrase = f"size {text}"
-    sizes = find_sizes(phrase, load_vocabulary())
-    return sizes[0].value if len(sizes) == 1 and sizes[0].end == len(phrase.rstrip()) else None
 
 
 def clean_attributes(data: Mapping[str, Any]) -> dict[str, str]:

@@ -90,3 +90,12 @@ def find_sizes(text: str, vocabulary: Vocabulary, *, footwear: bool = False, wom
             if canonical:
                 found.append(SizeMatch(canonical, match.start(), match.end()))
     return sorted(found, key=lambda m: m.start)
+
+
+def whole_size(text: str, vocabulary: Vocabulary) -> str | None:
+    """The canonical size `text` reads as in full ("EU 38" -> eu 38, "W32" -> w32); None when only a
+    part of it reads as a size ("32/34" is kept as written, not cut to uk 32). Staff edits and search
+    filters both use it, so a size stored as written is found by the same words."""
+    phrase = f"size {text}"
+    sizes = find_sizes(phrase, vocabulary)
+    return sizes[0].value if len(sizes) == 1 and sizes[0].end == len(phrase.rstrip()) else None

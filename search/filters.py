@@ -17,7 +17,7 @@ from django.db.models import Q
 from garments.attributes import ATTRIBUTE_NAMES, normalise_attribute_value
 from garments.models import GarmentStatus
 from ontology.query import ParsedQuery
-from ontology.sizes import find_sizes
+from ontology.sizes import whole_size
 from ontology.vocabulary import SECTIONS, Vocabulary, load_vocabulary
 from prethrift.errors import ApplicationError
 
@@ -123,8 +123,8 @@ def _canonical(attribute: str, raw: Any, vocabulary: Vocabulary) -> str:
     found = vocabulary.canonical(section, text)
     if found:
         return found
-    if attribute == "size" and (sizes := find_sizes(f"size {text}", vocabulary)):
-        return sizes[0].value
+    if attribute == "size" and (size := whole_size(text, vocabulary)):
+        return size
     if attribute in OPEN_ATTRIBUTES:
         return normalise_attribute_value(text)
     known = sorted(vocabulary.values[section])

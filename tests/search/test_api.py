@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from embeddings.services import embed_garments
 from garments.models import Garment
-from garments.services import garment_create
+from garments.services import garment_create, garment_update
 from ontology.services import extract_garments
 from tests.factories import StaffFactory, UserFactory, jpeg_bytes
 
@@ -179,3 +179,13 @@ def test_the_image_throttle_refuses_before_the_upload_is_parsed(api, monkeypatch
     assert upload() == 429  # the second is throttled ...
     assert parsed == ["x"]  # ... without its body being parsed
     assert api.post("/api/v1/search/", {"q": "jeans"}, format="json").status_code == 200  # JSON is not image search
+
+
+@pytest.mark.parametrize(("stored", "asked"), [("32/34", "32/34"), ("EU 38", "eu 38"), ("W32", "w32"), ("M", "m")])
+def test_a_size_staff_store_is_found_by_the_same_words_as_a_filter(api, garments, stored, asked):
+    """Staff writes and search filters read sizes by one rule (ontology.sizes.whole_size): a size kept as
+    written ("32/34") is not cut to "uk 32" by the filter, so it stays findable."""
+    garment = garment_update(garment=garments[0], attributes={"size": stored})
+    response = api.get("/api/v1/search/", {"size": asked, "facets": "false"})
+    assert response.status_code == 200, response.json()
+    assert [hit["garment"]["id"] for hit in response.json()["results"]] == [garment.pk]
