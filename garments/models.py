@@ -7,7 +7,6 @@ service cannot write a garment the rest of the product would trip on.
 from __future__ import annotations
 
 import uuid
-
 from typing import ClassVar
 
 from django.contrib.postgres.fields import ArrayField
