@@ -54,8 +54,8 @@ def _start_worker(
 def _reset_producer_pool() -> None:
     """Close the producer connections to the private Redis; the next enqueue opens a new pool."""
     app.pool.force_close_all()  # type: ignore[attr-defined]
-    app._pool = None
-    app.amqp._producer_pool = None
+    app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @pytest.mark.django_db(transaction=True)
