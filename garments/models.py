@@ -151,7 +151,9 @@ class Garment(models.Model):
     openai_text_embedding_source_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     # Permanent failures per space: {space: {"message": str, "source_hash": str, "at": iso time}}.
-    # Cleared when that space's vector is written; a failure for an older hash is retried.
+    # Cleared when that space's vector is written; a failure for an older hash is retried. The key
+    # "ontology" holds the last failed attribute extraction the same way (the garment stays pending and
+    # extract_ontology retries it; cleared when an extraction succeeds).
     embedding_errors = models.JSONField(default=dict, blank=True, editable=False)
 
     # --- keyword search: kept by PostgreSQL itself, so no code path can forget to update it
