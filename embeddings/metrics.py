@@ -22,3 +22,8 @@ task_enqueue_failures_total = Counter(
     "Follow-up tasks that could not be queued after a commit (broker down); the backfill commands pick them up.",
     ["task"],
 )
+query_embedding_failures_total = Counter(
+    "query_embedding_failures_total",
+    "Searches whose query vector could not be computed in a space (provider down or slow); they ran without it.",
+    ["space"],
+)

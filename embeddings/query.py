@@ -49,7 +49,7 @@ def embed_query(text: str, space: EmbeddingSpace) -> np.ndarray | None:
         return np.frombuffer(cached, dtype=np.float32).copy()
     query_embedding_cache_total.labels(result="miss").inc()
     with model_slot():
-        vector = encoder.embed_texts([normalise_query(text)])[0]
+        vector = encoder.embed_query(normalise_query(text))
     try:
         cache.set(key, vector.astype(np.float32).tobytes(), timeout=settings.VECTOR_SEARCH_CACHE_TTL)
     except Exception:

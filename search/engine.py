@@ -15,6 +15,7 @@ import copy
 import functools
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -27,6 +28,8 @@ from django.db import connections, models
 from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
 
+from embeddings.encoders.base import EncoderError, TransientEncoderError
+from embeddings.metrics import query_embedding_failures_total
 from embeddings.query import embed_query
 from embeddings.registry import configured_spaces, get_encoder
 from garments.attributes import ATTRIBUTE_NAMES
@@ -43,6 +46,7 @@ from .filters import SearchFilters, is_storable_text, merge_parsed, parse_filter
 from .metrics import vector_search_duration_seconds
 from .planner import NEWEST_ID_SQL, apply_session_settings, nearest
 
+logger = logging.getLogger(__name__)
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 500
 KEYWORD_STOPWORDS = {"a", "an", "the", "for", "in", "on", "with", "and", "or", "of", "to"}
@@ -251,7 +255,15 @@ class HybridSearchEngine:
         for space in configured_spaces():
             if not found.wanted(space):
                 continue
-            vector = embed_query(query, space)
+            try:
+                vector = embed_query(query, space)
+            except (EncoderError, TransientEncoderError) as exc:
+                # A remote encoder that is down or slow costs this signal, never the search: the others
+                # (local vectors, keywords) still answer, and the planner says which one was missing.
+                logger.warning("search without the %s signal: %s", space, exc)
+                query_embedding_failures_total.labels(space=space).inc()
+                found.planner[space] = "unavailable"
+                continue
             if vector is not None:
                 self._vector(space, vector, found, space)
         words = keyword_words(query, parsed)

@@ -44,6 +44,11 @@ class Encoder(ABC):
         """(len(texts), dimensions) float32, each row of unit length."""
         raise NotImplementedError(f"{self.id} does not embed text")
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One shopper's query, while the shopper waits: a remote encoder tries once, briefly, and
+        raises (TransientEncoderError or EncoderError) rather than retrying; search goes on without it."""
+        return self.embed_texts([text])[0]
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(len(images), dimensions) float32, each row of unit length."""
         raise NotImplementedError(f"{self.id} does not embed images")

@@ -28,6 +28,9 @@ MAX_INPUTS_PER_REQUEST = 256  # the API allows 2,048; smaller requests make a re
 MAX_CHARS_PER_INPUT = 24_000
 MAX_CHARS_PER_REQUEST = 600_000
 REQUEST_TIMEOUT_SECONDS = 20.0
+# A search waits for a query vector this long, once: a provider that is slow or down costs a search
+# this much at most, and the search goes on with its other signals (search/engine.py).
+QUERY_TIMEOUT_SECONDS = 2.0
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0  # also the longest Retry-After honoured: a provider asking for more gets this
@@ -89,6 +92,22 @@ class OpenAIEncoder(Encoder):
             inputs = [texts[i][:MAX_CHARS_PER_INPUT] or " " for i in batch]  # the API refuses empty input
             out[batch] = self._request(inputs)
         return normalise_rows(out)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        import openai
+
+        inputs = [text[:MAX_CHARS_PER_INPUT] or " "]
+        client = self.client.with_options(timeout=QUERY_TIMEOUT_SECONDS, max_retries=0)
+        try:
+            response = client.embeddings.create(model=self.model, input=inputs, encoding_format="float")
+        except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+            raise TransientEncoderError(f"OpenAI query embedding failed: {exc}", retry_after=_retry_after(exc)) from exc
+        except openai.APIStatusError as exc:
+            raise EncoderError(f"OpenAI refused the query ({exc.status_code}): {exc.message}") from exc
+        vectors = [item.embedding for item in response.data]
+        if len(vectors) != 1 or len(vectors[0]) != self.dimensions:
+            raise EncoderError(f"OpenAI returned {len(vectors)} query vectors; expected one of {self.dimensions}")
+        return normalise_rows(np.asarray(vectors, dtype=np.float32))[0]
 
     def _request(self, inputs: list[str]) -> np.ndarray:
         import openai
