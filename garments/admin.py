@@ -7,7 +7,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -17,13 +17,19 @@ from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD, GarmentQuerySet
 from .models import Garment, GarmentImage, GarmentStatus
 from .services import (
     LISTING_FIELDS,
+    GarmentConflictError,
+    GarmentPreconditionFailed,
     GarmentValidationError,
     canonical_attribute_value,
     garment_lock_attributes,
     garment_update,
+    garment_version,
 )
 
 THUMBNAIL_PX = 64
+STALE_FORM_MESSAGE = (
+    "Someone saved this garment after you opened it. Open it again to see their change, then repeat yours."
+)
 
 
 def _image_tag(field_file: Any, size: int) -> SafeString | str:
@@ -40,6 +46,23 @@ class GarmentAdminForm(forms.ModelForm[Garment]):
         # Editable fields only; the admin's fieldsets decide the layout.
         fields = ("sku", "title", "description", "price", "currency", "status", "image", *ATTRIBUTE_NAMES,
                   "ontology_locked")  # fmt: skip
+
+    # The version of the garment the form was opened on: a save over someone else's newer change is
+    # refused with a form error (the API's If-Match, for staff in a browser), not silently undone.
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["version"].initial = garment_version(self.instance)
+
+    def clean_version(self) -> str:
+        version = self.cleaned_data.get("version") or ""
+        if self.instance.pk and version:
+            current = Garment.objects.filter(pk=self.instance.pk).first()
+            if current is not None and garment_version(current) != version:
+                raise forms.ValidationError(STALE_FORM_MESSAGE)
+        return version
 
     def clean_image(self) -> Any:
         upload = self.cleaned_data.get("image")
@@ -134,7 +157,10 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
         "updated_at",
     )
     fieldsets = (
-        ("Listing", {"fields": ("sku", "title", "description", ("price", "currency"), "status", "sold_at")}),
+        (
+            "Listing",
+            {"fields": ("sku", "title", "description", ("price", "currency"), "status", "sold_at", "version")},
+        ),
         ("Photos", {"fields": ("image_preview", "image", "image_sha256")}),
         (
             "Ontology",
@@ -244,7 +270,26 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             locked=form.cleaned_data["ontology_locked"] if "ontology_locked" in changed else None,
             image_content=image_content,
             remove_image="image" in changed and upload is False,
+            expected_version=(form.cleaned_data.get("version") or None) if change else None,
         )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A write that lost a race after the form validated (a sku taken, or a newer version saved, in
+        the instant between the form's checks and the locked save) changed nothing: say so and show the
+        form again, never a 500."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except GarmentConflictError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        except GarmentPreconditionFailed:
+            self.message_user(request, STALE_FORM_MESSAGE, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
 
     @admin.action(description="Re-extract attributes (locked and stated values are kept)", permissions=["change"])
     def reextract_attributes(self, request: HttpRequest, queryset: QuerySet[Garment]) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import threading
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
+import garments.admin as garment_admin
 from garments.models import Garment
-from garments.services import garment_update
-from tests.factories import jpeg_bytes
+from garments.services import garment_create, garment_update
+from tests.factories import StaffFactory, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:garments_garment_changelist")
@@ -178,3 +183,66 @@ def test_an_edit_of_the_locks_replaces_them_and_keeps_the_rest(staff_client, gar
     garment.refresh_from_db()
     assert (garment.title, str(garment.price), garment.brand) == ("Retitled", "35.00", "zara")
     assert garment.ontology_locked == ["category"]
+
+
+def _opened_version(staff_client, garment: Garment) -> str:
+    """The version the change form carries in its hidden field when staff open it."""
+    page = staff_client.get(_change_url(garment)).content.decode()
+    found = re.search(r'name="version" value="([^"]+)"', page)
+    assert found, "the change form has no version field"
+    return found.group(1)
+
+
+def test_saving_a_form_opened_before_someone_elses_save_is_refused_and_changes_nothing(staff_client, garment_factory):
+    garment = garment_factory(title="Wool coat")
+    version = _opened_version(staff_client, garment)
+    # someone else saves the same field while the form is open
+    garment_update(garment=Garment.objects.get(pk=garment.pk), listing={"title": "Wool coat, mended"})
+    response = staff_client.post(
+        _change_url(garment), _form_data(garment, title="Wool coat, dry-cleaned", version=version)
+    )
+    assert response.status_code == 200
+    assert "Someone saved this garment after you opened it" in response.content.decode()
+    garment.refresh_from_db()
+    assert garment.title == "Wool coat, mended"  # their change stands; ours was not applied over it
+
+
+def test_saving_a_form_opened_on_the_current_version_works(staff_client, garment_factory):
+    garment = garment_factory(title="Wool coat")
+    version = _opened_version(staff_client, garment)
+    response = staff_client.post(_change_url(garment), _form_data(garment, title="Wool coat, new", version=version))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert garment.title == "Wool coat, new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_add_that_loses_a_sku_race_after_validation_is_a_message_not_a_500(client, monkeypatch):
+    """Another writer, on its own connection, commits the sku between the form's uniqueness check and
+    the insert: the admin says so and changes nothing; the other writer's garment stands."""
+    client.force_login(StaffFactory(username="racer"))
+    real_update = garment_admin.garment_update
+
+    def other_writer() -> None:
+        try:
+            garment_create(sku="race-1", title="The other writer's garment")
+        finally:
+            connection.close()
+
+    def racing_update(**kwargs):
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        thread.join()
+        return real_update(**kwargs)
+
+    monkeypatch.setattr(garment_admin, "garment_update", racing_update)
+    data = {
+        "sku": "race-1", "title": "Tweed blazer", "description": "", "price": "60", "currency": "GBP",
+        "status": "available", "ontology_locked": "", "photos-TOTAL_FORMS": "0", "photos-INITIAL_FORMS": "0",
+        "photos-MIN_NUM_FORMS": "0", "photos-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = client.post(reverse("admin:garments_garment_add"), data, follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "race-1" in page and "exists" in page, page[:3000]
+    assert [g.title for g in Garment.objects.filter(sku="race-1")] == ["The other writer's garment"]
