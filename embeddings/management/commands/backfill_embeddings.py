@@ -41,11 +41,15 @@ UNCONFIGURED = {
 
 
 def _parse_since(value: str) -> datetime:
-    moment = parse_datetime(value)
-    if moment is None and (day := parse_date(value)) is not None:
-        moment = datetime(day.year, day.month, day.day)
+    problem = CommandError(f"--since {value!r} is not a date (YYYY-MM-DD) or an ISO date-time")
+    try:  # Django's parsers raise ValueError for a well-formed impossible date (2026-13-45)
+        moment = parse_datetime(value)
+        if moment is None and (day := parse_date(value)) is not None:
+            moment = datetime(day.year, day.month, day.day)
+    except ValueError as exc:
+        raise problem from exc
     if moment is None:
-        raise CommandError(f"--since {value!r} is not a date (YYYY-MM-DD) or an ISO date-time")
+        raise problem
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
