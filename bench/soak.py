@@ -130,7 +130,7 @@ class MemorySampler(threading.Thread):
 
 
 def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garments: int,
-         say: Any) -> dict[str, Any]:  # fmt: skip
+         say: Any, fraction: float = SOAK_FRACTION) -> dict[str, Any]:  # fmt: skip
     from bench.http import _flush_redis, _redis_url, _wait_ready
     from bench.measure import child_pids
     from bench.pgcluster import free_port
@@ -162,13 +162,13 @@ def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garme
         say(f"capacity: {workers * threads} clients for {capacity_seconds:.0f} s ...")
         capacity = _load({**base, "mode": "closed", "concurrency": workers * threads, "seconds": capacity_seconds,
                           "rate": 0})  # fmt: skip
-        rate = round(SOAK_FRACTION * capacity["qps"], 1)
+        rate = round(fraction * capacity["qps"], 1)
         # enough clients that the pace, not a client waiting on its last answer, sets the rate
         clients = max(8, int(rate * max(capacity["p99_ms"], 100.0) / 1000) + 4)
         sampler = MemorySampler(process.pid)
         memory_start = sampler.web_mb()
         sampler.start()
-        say(f"soak: {rate} requests/s ({SOAK_FRACTION:.0%} of {capacity['qps']}) for {seconds:.0f} s ...")
+        say(f"soak: {rate} requests/s ({fraction:.0%} of {capacity['qps']}) for {seconds:.0f} s ...")
         loaded = _load({**base, "mode": "paced", "concurrency": clients, "seconds": seconds, "rate": rate})
         sampler.stop.set()
         sampler.join()
@@ -192,6 +192,7 @@ def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garme
         "mix": MIX,
         "broker": "redis" if redis_url else "none (edits enqueue nothing)",
         "capacity_qps": capacity["qps"],
+        "soak_fraction": fraction,
         "soak_rate_qps": rate,
         "soak_achieved_qps": loaded["qps"],
         "errors": errors,
@@ -219,6 +220,7 @@ def main() -> None:
     parser.add_argument("--unloaded-seconds", type=float, default=10.0)
     parser.add_argument("--capacity-seconds", type=float, default=15.0)
     parser.add_argument("--garments", type=int, default=500)
+    parser.add_argument("--fraction", type=float, default=SOAK_FRACTION, help="the soak's share of capacity")
     parser.add_argument("--check-latency", action="store_true", help="also fail when loaded p99 > 2 x unloaded p99")
     args = parser.parse_args()
 
@@ -238,7 +240,9 @@ def main() -> None:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    result = soak(args.seconds, args.unloaded_seconds, args.capacity_seconds, args.garments, say)
+    if not 0 < args.fraction <= 1:
+        parser.error("--fraction is a share of capacity, above 0 and at most 1")
+    result = soak(args.seconds, args.unloaded_seconds, args.capacity_seconds, args.garments, say, args.fraction)
     print(json.dumps(result, indent=2))
     failed = result["errors"] > 0 or not result["memory_within_bound"]
     if args.check_latency and not result["p99_within_2x"]:
