@@ -56,8 +56,9 @@ def test_a_provider_that_is_down_costs_its_signal_not_the_search(failing_openai,
 
 
 def test_through_the_api_the_search_answers_200(failing_openai, garments):
+    reader: Any = UserFactory()
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory()).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=reader).key}")
     response = api.get("/api/v1/search/", {"q": "red scarf", "explain": "true"})
     assert response.status_code == 200, response.json()
     body = response.json()
