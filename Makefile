@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo setup-demo serve test fuzz faults soak audit lint format migrations-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
+.PHONY: install demo setup-demo serve test fuzz faults soak audit lint format migrations-check promtool alerts-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
 
 install: $(STAMP)
 
@@ -94,6 +94,25 @@ benchmark-deps: $(STAMP)
 
 benchmark-compare: benchmark-deps
 	$(PY) manage.py benchmark_search --garments $(BENCH_GARMENTS) --compare --json
+
+# promtool checks the alert rules and runs their unit tests (deploy/prometheus; tests/ops/test_alerts.py).
+# Only the binary, taken from Debian's prometheus package into the venv: no Prometheus service is
+# installed or started. The machine's own promtool is used when there is one.
+PROMTOOL := $(VENV)/bin/promtool
+promtool: $(PROMTOOL)
+$(PROMTOOL): | $(STAMP)
+	@if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; else \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	  { apt-get download -qq -o APT::Sandbox::User=root prometheus 2>/dev/null || \
+	    { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root prometheus; }; } && \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > "$(CURDIR)/$@.part" && \
+	  chmod +x "$(CURDIR)/$@.part" && mv "$(CURDIR)/$@.part" "$(CURDIR)/$@"; fi
+	@$@ --version | head -1
+
+alerts-check: $(PROMTOOL)
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) test rules deploy/prometheus/alerts.test.yml
+	$(PROMTOOL) check config --syntax-only deploy/prometheus/prometheus.yml
 
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
