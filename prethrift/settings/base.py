@@ -279,6 +279,10 @@ SEARCH_SOFT_TERM_BOOSTS = {
 
 # Web processes load the query encoders when they start (prethrift/wsgi.py), not on the first search.
 PRELOAD_QUERY_ENCODERS = env.bool("PRELOAD_QUERY_ENCODERS", default=True)
+# /readyz (prethrift/health.py) answers within this many seconds, a check still running then is a "timeout";
+# the cache is optional unless required (search works without it, only slower).
+READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=2.0)
+READINESS_REQUIRE_CACHE = env.bool("READINESS_REQUIRE_CACHE", default=False)
 
 # A public storefront searches without a token; otherwise search needs one (or a staff session).
 SEARCH_ALLOW_ANONYMOUS = env.bool("SEARCH_ALLOW_ANONYMOUS", default=False)

@@ -1,6 +1,7 @@
 """PostgreSQL restarted under load: while it is down every request answers 503 service_unavailable
-(the stable error body, Retry-After) instead of a 500 or a hang, /healthz says 503, and when it is
-back requests succeed again from the same gunicorn, without a restart."""
+(the stable error body, Retry-After) instead of a 500 or a hang, /readyz says 503 (and /healthz, liveness,
+still 200: tests/ops/test_health.py), and when it is back requests succeed again from the same gunicorn,
+without a restart."""
 
 from __future__ import annotations
 
@@ -72,11 +73,11 @@ def test_requests_answer_503_while_the_database_is_down_and_recover_without_a_re
             _stop(cluster)
             # then requests fail fast and clearly, health included
             _assert_service_unavailable(request(server.port, "/api/v1/garments/", token=token, timeout=15))
-            _assert_service_unavailable(request(server.port, "/healthz", timeout=15))
+            assert request(server.port, "/readyz", timeout=15).status == 503
             assert wait_for(lambda: statuses[503] >= 3, timeout=60)
             # when it starts again, then the same server answers again
             _start(cluster)
-            assert wait_for(lambda: request(server.port, "/healthz").status == 200, timeout=60)
+            assert wait_for(lambda: request(server.port, "/readyz").status == 200, timeout=60)
             before = statuses[200]
             assert wait_for(lambda: statuses[200] > before + 3, timeout=60)
         finally:
