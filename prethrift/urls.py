@@ -8,7 +8,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from prethrift import health
 
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("prethrift.api_urls")),
