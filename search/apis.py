@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from .serializers import (
     reject_unknown,
     result_payload,
 )
+
+logger = logging.getLogger(__name__)
 
 ERROR_RESPONSE = {
     400: OpenApiTypes.OBJECT,
@@ -83,6 +86,27 @@ def _run(request: Request, data: dict[str, Any]) -> Response:
         cursor=values["cursor"] or None,
         explain=values["explain"],
         facets=values["facets"],
+    )
+    # One line per search for operators: how it ran, never what was asked (the text's length, not the text;
+    # the filters' names, not their values). The request id comes from prethrift.logging.
+    logger.info(
+        "search mode=%s results=%d total_ms=%s",
+        result.mode,
+        len(result.hits),
+        result.timings_ms.get("total_ms"),
+        extra={
+            "event": "search",
+            "mode": result.mode,
+            "planner": result.planner,
+            "timings_ms": result.timings_ms,
+            "results": len(result.hits),
+            "query_chars": len(values["q"] or ""),
+            "image": image is not None,
+            "similar_to": values["similar_to"] is not None,
+            "filters": sorted(values["filters"] or {}),
+            "limit": values["limit"],
+            "next_page": bool(values["cursor"]),
+        },
     )
     return Response(result_payload(result, {"request": request}))
 

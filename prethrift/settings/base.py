@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "prethrift.logging.RequestIdMiddleware",  # first: every response and log line carries the request id
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "prethrift.security.ContentSecurityPolicyMiddleware",
@@ -387,11 +388,19 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+# "json" (one object per line, for a log pipeline) or "text"; unset: JSON under production settings, text
+# elsewhere (prethrift/logging.py decides once the settings module has run). Every line has a request id.
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="")
+if LOG_FORMAT not in ("", "json", "text"):
+    raise environ.ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+# Celery workers keep these handlers (and so the same format) instead of installing their own on the root logger.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"configured": {"()": "prethrift.logging.configured_formatter"}},
+    "filters": {"request_id": {"()": "prethrift.logging.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "configured", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "pgserver": {"level": "WARNING"},  # it logs every command line at INFO
