@@ -79,11 +79,10 @@ def test_an_unapplied_migration_is_not_ready(client):
 
 
 def _test_database_url() -> str:
-    config = connection.settings_dict
-    return psycopg.conninfo.make_conninfo(
-        dbname=config["NAME"], user=config["USER"] or None, host=config["HOST"] or None,
-        port=str(config["PORT"]) if config["PORT"] else None, password=config["PASSWORD"] or None,
-    )  # fmt: skip
+    """The test database's address as this process connected to it (the embedded server's socket included)."""
+    connection.ensure_connection()
+    parameters = connection.connection.info.get_parameters()
+    return psycopg.conninfo.make_conninfo(**parameters, password=connection.settings_dict["PASSWORD"] or None)
 
 
 @pytest.mark.django_db(transaction=True)
