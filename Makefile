@@ -114,8 +114,10 @@ alerts-check: $(PROMTOOL)
 	$(PROMTOOL) test rules deploy/prometheus/alerts.test.yml
 	$(PROMTOOL) check config --syntax-only deploy/prometheus/prometheus.yml
 
+# No model change without its migration, and no migration that would lock the garments table for long unreviewed.
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check_migration_locks
 
 # The embedded PostgreSQL outlives the processes that use it (like any local server); this stops it.
 stop-db: $(STAMP)
