@@ -44,3 +44,26 @@ os.environ.setdefault("EMBEDDINGS_TORCH_THREADS", str(max(1, _cores // max(worke
 
 # Each worker loads the query encoders as it imports prethrift.wsgi (PRELOAD_QUERY_ENCODERS), before
 # its first request.
+
+
+# --- Metrics in multiprocess mode (docs/operations.md#metrics) -------------------------------------
+# With PROMETHEUS_MULTIPROC_DIR set, every worker writes its metric values to files there and /metrics merges
+# them with the Celery workers' of this host. prometheus_client reads the variable when it is imported.
+
+
+def on_starting(server: object) -> None:
+    """Before any worker: create the directory and remove the files of processes no longer running (the
+    last run's workers); a running Celery worker's files on this host stay."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+        from prethrift.metrics import remove_dead_process_files
+
+        remove_dead_process_files()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker exited: its live gauges leave the scrape (its counters stay in the sums)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -13,6 +13,11 @@ embedding_generation_failures_total = Counter(
     "Garment vectors that could not be computed, by space and reason.",
     ["space", "reason"],
 )
+# Every space and reason starts at 0, so that a first failure is an increase() an alert sees, not a new series.
+FAILURE_REASONS = ("provider_unavailable", "error", "gave_up")
+for _space in ("image", "text", "openai_text"):
+    for _reason in FAILURE_REASONS:
+        embedding_generation_failures_total.labels(space=_space, reason=_reason)
 embeddings_computed_total = Counter("embeddings_computed_total", "Garment vectors computed and stored.", ["space"])
 query_embedding_cache_total = Counter(
     "query_embedding_cache_total", "Query-vector cache lookups by result (hit, miss, error).", ["result"]

@@ -49,10 +49,12 @@ database_replica_lag_seconds = Gauge(
     "database_replica_lag_seconds",
     "Replay lag of each read replica at its last probe, in seconds; NaN when unreachable or unknown.",
     ["replica"],
+    multiprocess_mode="livemostrecent",  # each process probes; the latest probe of a running one counts
 )
 database_replica_healthy = Gauge(
-    "database_replica_healthy", "1 when the replica serves searches (reachable, lag within limit), else 0.", ["replica"]
-)
+    "database_replica_healthy", "1 when the replica serves searches (reachable, lag within limit), else 0.",
+    ["replica"], multiprocess_mode="livemostrecent",
+)  # fmt: skip
 search_database_total = Counter(
     "search_database_total", "Searches by the database alias they read from (default is the primary).", ["database"]
 )

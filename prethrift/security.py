@@ -23,6 +23,7 @@ from rest_framework.throttling import BaseThrottle
 
 from prethrift import throttling
 from prethrift.errors import error_body
+from prethrift.metrics import metrics_view
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
@@ -44,7 +45,7 @@ class MetricsAccessMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func: Callable[..., Any], *args: Any) -> HttpResponseBase | None:
-        if view_func is not ExportToDjangoView:
+        if view_func is not ExportToDjangoView and view_func is not metrics_view:
             return None
         token: str = settings.METRICS_TOKEN
         if not token:

@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from prethrift import health
+from prethrift.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,7 +16,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics_view, name="prometheus-django-metrics"),  # every process: prethrift/metrics.py
 ]
 # Django's own errors (no route, a bad Host, a body too large, an unhandled exception) in the API's
 # JSON shape; prethrift.errors says when a browser gets the HTML page instead.

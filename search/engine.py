@@ -43,7 +43,7 @@ from prethrift.replicas import search_database
 
 from .facets import Facets, cached_facets
 from .filters import SearchFilters, is_storable_text, merge_parsed, parse_filters
-from .metrics import vector_search_duration_seconds
+from .metrics import search_results, vector_search_duration_seconds
 from .planner import NEWEST_ID_SQL, apply_session_settings, nearest
 
 logger = logging.getLogger(__name__)
@@ -236,6 +236,8 @@ class HybridSearchEngine:
         timings["total_ms"] = _ms(started)
         for path in set(planner.values()) or {"none"}:
             vector_search_duration_seconds.labels(mode=mode, path=path).observe(timings["total_ms"] / 1000)
+        if position is None:  # a query's first page: later pages would count the same query again
+            search_results.labels(mode=mode).observe(len(hits))
         # No cursor past MAX_CURSOR_OFFSET: the client has reached the deepest page served.
         deeper = more and offset + limit <= MAX_CURSOR_OFFSET
         next_cursor = _Cursor(offset + limit, snapshot, fingerprint).encode() if deeper else None

@@ -219,6 +219,37 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TIMEZONE = "UTC"
 
 
+# --- Metrics (docs/operations.md#metrics) ------------------------------------------------------
+# Multiprocess mode: every web and worker process writes its values under PROMETHEUS_MULTIPROC_DIR and a
+# scrape merges them. prometheus_client reads the variable when it is imported (django_prometheus, as the
+# apps load, after these settings) and opens its files there from the first value, so it must exist now.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# garments_missing_embeddings is one aggregate over the available garments, computed at most this often
+# (shared cache) however often Prometheus scrapes; 0 computes it on every scrape.
+METRICS_MISSING_EMBEDDINGS_CACHE_SECONDS = env.int("METRICS_MISSING_EMBEDDINGS_CACHE_SECONDS", default=60)
+# celery_queue_length asks the Redis broker at scrape time; a broker slower than this costs only that metric.
+METRICS_BROKER_TIMEOUT_SECONDS = env.float("METRICS_BROKER_TIMEOUT_SECONDS", default=0.5)
+# vector_search_recall: every interval, a worker samples this many garments' own vectors per space as
+# queries and compares the planner's top 10 with the exact top 10 (search/recall.py).
+SEARCH_RECALL_INTERVAL_SECONDS = env.int("SEARCH_RECALL_INTERVAL_SECONDS", default=15 * 60)
+SEARCH_RECALL_SAMPLE_SIZE = env.int("SEARCH_RECALL_SAMPLE_SIZE", default=20)
+if SEARCH_RECALL_INTERVAL_SECONDS < 1 or SEARCH_RECALL_SAMPLE_SIZE < 1 or METRICS_MISSING_EMBEDDINGS_CACHE_SECONDS < 0:
+    raise environ.ImproperlyConfigured(
+        "SEARCH_RECALL_INTERVAL_SECONDS and SEARCH_RECALL_SAMPLE_SIZE must be >= 1, "
+        "METRICS_MISSING_EMBEDDINGS_CACHE_SECONDS >= 0"
+    )
+# `celery -A prethrift beat` sends these; one beat per deployment (two would measure twice as often).
+CELERY_BEAT_SCHEDULE = {
+    "vector-search-recall": {
+        "task": "search.tasks.measure_vector_search_recall_task",
+        "schedule": float(SEARCH_RECALL_INTERVAL_SECONDS),
+        # A beat that was down does not send a backlog: one measurement is as good as several.
+        "options": {"expires": float(SEARCH_RECALL_INTERVAL_SECONDS)},
+    }
+}
+
+
 # --- Product settings --------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
