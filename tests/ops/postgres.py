@@ -7,12 +7,17 @@ client binaries) or the system server (Debian keeps one bin folder per major).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 from django.db import connection
+from psycopg import sql
 
 from prethrift import embedded_db
 
@@ -25,20 +30,32 @@ def is_embedded() -> bool:
     return str(connection.settings_dict["ENGINE"]) == "prethrift.embedded_pg"
 
 
-def database_url() -> str:
-    """A URL of the database the test runs on, which libpq (pg_dump, psql) reads."""
+def database_url(name: str | None = None) -> str:
+    """A URL of the test's database (or of `name` on its server) that libpq and DATABASE_URL both read:
+    a socket folder is the percent-encoded host, and there is no query string (the guide cuts the name off)."""
     settings = connection.settings_dict
-    name = quote(str(settings["NAME"]))
+    dbname = quote(name or str(settings["NAME"]))
     if is_embedded():
         server = embedded_db.ensure_running(Path(settings["PGDATA"]))
-        return f"postgresql://{embedded_db.SUPERUSER}@/{name}?host={quote(str(server.socket_dir))}"
+        return f"postgres://{embedded_db.SUPERUSER}@{quote(str(server.socket_dir), safe='')}/{dbname}"
     user = quote(str(settings.get("USER") or "postgres"))
     password = f":{quote(str(settings['PASSWORD']))}" if settings.get("PASSWORD") else ""
-    host = str(settings.get("HOST") or "127.0.0.1")
-    if host.startswith("/"):
-        return f"postgresql://{user}{password}@/{name}?host={quote(host)}"
+    host = quote(str(settings.get("HOST") or "127.0.0.1"), safe="")
     port = f":{settings['PORT']}" if settings.get("PORT") else ""
-    return f"postgresql://{user}{password}@{host}{port}/{name}"
+    return f"postgres://{user}{password}@{host}{port}/{dbname}"
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    """An empty database of this test's own on the test database's server; dropped afterwards."""
+    name = f"prethrift_ops_{secrets.token_hex(6)}"
+    with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield database_url(name)
+    finally:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def pg_bin() -> str:
