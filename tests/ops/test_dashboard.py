@@ -213,3 +213,18 @@ def test_dashboard_expressions_are_valid_promql(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_zero_result_bucket_is_served_as_le_0_0(exported_series: set[str]) -> None:
+    """The zero-result panel and alert select le="0.0": that is how prometheus_client writes the 0 bound
+    of search_results (le="0" would match no series, and the alert could never fire)."""
+    from search.metrics import search_results
+
+    search_results.labels(mode="text").observe(0)
+    response = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ops-test-token")
+    zero_buckets = re.findall(r"^search_results_bucket\{([^}]*)\}", response.content.decode(), re.MULTILINE)
+    assert any('le="0.0"' in labels for labels in zero_buckets), zero_buckets
+    assert not any('le="0"' in labels for labels in zero_buckets)
+    for where in (DASHBOARD.read_text(), ALERTS.read_text()):
+        assert "search_results_bucket" in where
+        assert 'search_results_bucket{le=\\"0\\"}' not in where and 'search_results_bucket{le="0"}' not in where
