@@ -14,6 +14,7 @@ from garments.models import Garment
 from garments.services import garment_create
 from search import indexes
 from search.engine import HybridSearchEngine
+from tests.faults.servers import wait_for
 
 
 def _invalid_indexes() -> list[str]:
@@ -23,6 +24,12 @@ def _invalid_indexes() -> list[str]:
             "WHERE i.indrelid = 'garments_garment'::regclass AND NOT i.indisvalid"
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def _oid(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)::oid", [name])
+        return int(cursor.fetchone()[0])
 
 
 def _make_invalid_index(name: str) -> None:
@@ -180,3 +187,53 @@ def test_searches_keep_answering_through_a_rebuild_with_new_parameters(catalogue
     # and a plain rebuild keeps the parameters it finds
     call_command("rebuild_indexes", "--index", "garment_text_vec_hnsw", stdout=io.StringIO())
     assert indexes.index_states()["garment_text_vec_hnsw"].options == {"m": "24", "ef_construction": "96"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_cancelled_half_way_leaves_the_old_index_valid_and_nothing_behind():
+    garment_create(sku="a", title="Red scarf")
+    old_oid = _oid("garment_search_vector_gin")
+    # given a reader whose snapshot is older than the build: CREATE INDEX CONCURRENTLY waits for it
+    # after it has made its (still invalid) index, the window an interruption leaves one behind in
+    reader = connections.create_connection("default")
+    reader.set_autocommit(False)
+    with reader.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT count(*) FROM garments_garment")
+    failures: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            call_command("rebuild_indexes", "--index", "garment_search_vector_gin", stdout=io.StringIO())
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    builder = threading.Thread(target=rebuild, daemon=True)
+    builder.start()
+
+    def building_pid() -> int | None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+                           "AND wait_event_type = 'Lock'")  # fmt: skip
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    try:
+        assert wait_for(lambda: building_pid() is not None, timeout=60)
+        assert "garment_search_vector_gin_rebuild" in _invalid_indexes()
+        # when the build is cancelled from another session
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_cancel_backend(%s)", [building_pid()])
+    finally:
+        reader.rollback()  # the command's own clean-up (DROP INDEX CONCURRENTLY) waits for this reader too
+        reader.close()
+    builder.join(60)
+    # then the command failed clearly, the old index is still there and valid, and nothing is left
+    assert len(failures) == 1 and isinstance(failures[0], CommandError), failures
+    assert "canceling statement" in str(failures[0])
+    after = indexes.index_states()
+    assert set(after) <= set(indexes.SEARCH_INDEXES)
+    assert after["garment_search_vector_gin"].valid and _invalid_indexes() == []
+    assert _oid("garment_search_vector_gin") == old_oid  # the very index searches used before
