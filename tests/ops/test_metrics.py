@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -94,26 +93,35 @@ def test_recall_is_close_to_one_on_a_healthy_hnsw_index(settings) -> None:
 
 
 @pytest.mark.django_db
-def test_recall_counts_only_the_true_neighbours_the_planner_returned(settings, monkeypatch) -> None:
-    """The arithmetic on a planner that misses: every other answer replaced by a far garment."""
-    from search import planner, recall
+def test_recall_drops_on_a_degraded_index(settings, monkeypatch) -> None:
+    """A bad rebuild (m=2, ef_construction=4) searched with ef_search forced to k: what the dashboard must see."""
+    from search import planner
 
-    for i in range(40):
-        GarmentFactory(sku=f"rm-{i}", title=f"Garment {i}")
+    # given the same catalogue and plan as a healthy index ...
+    for i in range(600):
+        GarmentFactory(sku=f"rd-{i}", title=f"Garment {i}")
     ids = list(Garment.objects.order_by("pk").values_list("pk", flat=True))
-    _set_text_vectors(ids, np.random.default_rng(3).normal(size=(len(ids), 384)))
-    true_nearest = planner.nearest
-
-    def half_wrong(queryset: Any, column: str, vector: Any, k: int, **kwargs: Any) -> planner.VectorResult:
-        right = true_nearest(queryset, column, vector, k, **kwargs)
-        far = planner.exact(queryset, column, [-x for x in vector], k)  # the farthest garments
-        keep = k // 2
-        return planner.VectorResult(right.ids[:keep] + far.ids[: k - keep],
-                                    right.distances[:keep] + [2.0] * (k - keep), "exact", None)  # fmt: skip
-
-    monkeypatch.setattr(recall, "nearest", half_wrong)
-    result = recall.measure_space("text", sample_size=10, seed=2)
-    assert result.recall == pytest.approx(0.5)
+    _set_text_vectors(ids, np.random.default_rng(7).normal(size=(len(ids), 384)))
+    settings.SEARCH_EXACT_SCAN_MAX_ROWS = 0
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE garments_garment")
+        cursor.execute("SET enable_seqscan = off")
+    healthy = measure_vector_search_recall(sample_size=20, seed=1)[1]
+    # when the index is rebuilt with starved parameters and searched with ef_search = 10
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX garment_text_vec_hnsw")
+        cursor.execute(
+            "CREATE INDEX garment_text_vec_hnsw ON garments_garment USING hnsw "
+            "(text_embedding_vec vector_cosine_ops) WITH (m = 2, ef_construction = 4)"
+        )
+    monkeypatch.setattr(planner, "MAX_EF_SEARCH", 10)
+    degraded = measure_vector_search_recall(sample_size=20, seed=1)[1]
+    # then the probe reports the loss, through the index, and the gauge follows
+    assert healthy.space == degraded.space == "text"
+    assert set(degraded.paths) <= {"hnsw_iterative", "hnsw_overfetch"}
+    assert healthy.recall is not None and healthy.recall >= 0.95
+    assert degraded.recall is not None and degraded.recall < 0.5 < healthy.recall
+    assert REGISTRY.get_sample_value("vector_search_recall", {"space": "text"}) == degraded.recall
 
 
 def test_the_recall_task_is_scheduled_by_beat_from_settings(settings) -> None:
