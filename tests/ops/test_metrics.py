@@ -204,6 +204,26 @@ def test_a_service_start_removes_only_the_files_of_dead_processes(tmp_path: Path
     assert sorted(p.name for p in directory.iterdir()) == sorted([names[0], names[3], names[4]])
 
 
+def test_gunicorn_hooks_clear_dead_files_at_start_and_a_dead_worker_s_live_gauges(tmp_path: Path, monkeypatch) -> None:
+    import runpy
+
+    directory = tmp_path / "metrics"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    monkeypatch.setenv("EMBEDDINGS_TORCH_THREADS", "1")  # the config file sets it when unset
+    hooks = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    dead, alive = _dead_pid(), os.getpid()
+    directory.mkdir()
+    running = [f"counter_{alive}.db", f"gauge_livesum_{alive}.db", f"gauge_mostrecent_{alive}.db"]
+    for name in [f"counter_{dead}.db", *running]:
+        (directory / name).write_bytes(b"")
+    # on_starting: the dead process's file goes, the running ones stay
+    hooks["on_starting"](object())
+    assert sorted(p.name for p in directory.iterdir()) == sorted(running)
+    # child_exit: the worker's live gauges leave; its counters and last-value gauges stay in the sums
+    hooks["child_exit"](object(), type("Worker", (), {"pid": alive})())
+    assert sorted(p.name for p in directory.iterdir()) == sorted([running[0], running[2]])
+
+
 @pytest.mark.django_db
 def test_metrics_view_has_the_scrape_time_gauges_and_stays_behind_the_token(client, settings) -> None:
     settings.METRICS_TOKEN = "s3cret"
