@@ -76,10 +76,13 @@ def test_a_foreign_key_from_another_table_to_garments_is_caught():
 
 
 def test_safe_migrations_pass():
-    assert _findings(
-        AddIndexConcurrently("garment", models.Index(fields=["sku", "status"], name="garment_sku_status")),
-        atomic=False,
-    ) == []
+    assert (
+        _findings(
+            AddIndexConcurrently("garment", models.Index(fields=["sku", "status"], name="garment_sku_status")),
+            atomic=False,
+        )
+        == []
+    )
     assert _findings(
         migrations.AddField("garment", "grade", models.IntegerField(null=True)),
         migrations.AddField("garment", "score", models.IntegerField(default=0)),  # a constant default: no rewrite
