@@ -95,18 +95,18 @@ benchmark-deps: $(STAMP)
 benchmark-compare: benchmark-deps
 	$(PY) manage.py benchmark_search --garments $(BENCH_GARMENTS) --compare --json
 
-# promtool checks the alert rules and runs their unit tests (deploy/prometheus; tests/ops/test_alerts.py).
-# Only the binary, taken from Debian's prometheus package into the venv: no Prometheus service is
-# installed or started. The machine's own promtool is used when there is one.
+# promtool checks the alert rules and runs their unit tests (deploy/prometheus; tests/ops/test_alerts.py), and
+# tests/ops/test_prometheus.py runs a real Prometheus with our scrape config and rules against gunicorn. Both
+# binaries are taken from Debian's prometheus package into the venv: no Prometheus service is installed or
+# started, and the tests start theirs on a loopback port of their own.
 PROMTOOL := $(VENV)/bin/promtool
 promtool: $(PROMTOOL)
 $(PROMTOOL): | $(STAMP)
-	@if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; else \
-	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
 	  { apt-get download -qq -o APT::Sandbox::User=root prometheus 2>/dev/null || \
 	    { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root prometheus; }; } && \
-	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > "$(CURDIR)/$@.part" && \
-	  chmod +x "$(CURDIR)/$@.part" && mv "$(CURDIR)/$@.part" "$(CURDIR)/$@"; fi
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool ./usr/bin/prometheus && \
+	  mv usr/bin/prometheus "$(CURDIR)/$(VENV)/bin/prometheus" && mv usr/bin/promtool "$(CURDIR)/$@"
 	@$@ --version | head -1
 
 alerts-check: $(PROMTOOL)
