@@ -20,8 +20,10 @@ ALERTS = PROMETHEUS_DIR / "alerts.yml"
 ALERT_TESTS = PROMETHEUS_DIR / "alerts.test.yml"
 SCRAPE_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 RUNBOOK = PROJECT_ROOT / "docs" / "alerts.md"
-# The scrape job the alerts and the dashboard select on (each host's /metrics merges its workers' values).
+# The scrape job the alerts and the dashboard select on (each host's /metrics merges its workers' values),
+# and the optional one for worker-only hosts (commented out in the example config).
 JOBS = {"prethrift-web"}
+OPTIONAL_JOBS = {"prethrift-worker"}
 
 
 def find_promtool() -> str:
@@ -119,4 +121,6 @@ def test_the_scrape_config_is_valid_and_keeps_the_token_out_of_it() -> None:
     assert config["rule_files"] == ["alerts.yml"]
     # Every job an alert selects on is scraped under that name.
     selected = {job for rule in alert_rules() for job in re.findall(r'job=~?"([^"]+)"', rule["expr"])}
-    assert {name for pattern in selected for name in pattern.split("|")} <= set(jobs)
+    assert {name for pattern in selected for name in pattern.split("|")} <= set(jobs) | OPTIONAL_JOBS
+    for job in OPTIONAL_JOBS:
+        assert f"# - job_name: {job}" in SCRAPE_CONFIG.read_text()
