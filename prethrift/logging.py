@@ -17,6 +17,9 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
@@ -69,12 +72,23 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and key not in entry:
                 entry[key] = value
+        # django.request attaches the request to its records: its repr holds the query string (what a shopper
+        # typed). The request line of RequestIdMiddleware has the method and path under the same id.
+        if isinstance(entry.get("request"), HttpRequest):
+            entry["request"] = {"method": entry["request"].method, "path": entry["request"].path}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        # default=str: a field that is not JSON (a Decimal, a path) is written as text, never dropped or raised.
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(entry, default=_jsonable, ensure_ascii=False)
+
+
+def _jsonable(value: object) -> str:
+    """Plain values (a Decimal, a path, a time, a uuid) as their text; any other object as its type's name
+    only, since an object's text may hold what it was built from (a request's URL, a connection's password)."""
+    if isinstance(value, Decimal | PurePath | datetime.date | datetime.time | uuid.UUID | Enum):
+        return str(value)
+    return f"<{type(value).__name__}>"
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"

@@ -111,3 +111,21 @@ def test_production_logs_are_json_with_the_request_id_and_never_the_token(tmp_pa
     assert set(events) >= {"search", "request"}, mine
     assert events["request"]["status"] == 200 and events["request"]["path"] == "/api/v1/search/"
     assert events["search"]["planner"] and events["search"]["timings_ms"]["total_ms"] >= 0
+
+
+def test_objects_on_a_record_never_leak_their_text() -> None:
+    """django.request puts the request on its error records; its repr holds the query string."""
+    from decimal import Decimal
+
+    from django.test import RequestFactory
+
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error", None, None)
+    record.__dict__.update(
+        request=RequestFactory().get("/api/v1/search/?q=private+words"),
+        status_code=500,
+        price=Decimal("12.50"),
+        connection=type("Connection", (), {"__str__": lambda self: "postgres://user:pw@db/prethrift"})(),
+    )
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["request"] == {"method": "GET", "path": "/api/v1/search/"} and entry["status_code"] == 500
+    assert entry["price"] == "12.50" and entry["connection"] == "<Connection>"
