@@ -237,6 +237,65 @@ def test_metrics_view_has_the_scrape_time_gauges_and_stays_behind_the_token(clie
     assert "vector_search_duration_seconds" in families  # this process's own registry (no multiprocess dir)
 
 
+def test_a_worker_only_host_serves_its_metrics_behind_the_token(tmp_path: Path) -> None:
+    # given a metrics directory a worker process wrote to
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    values = MmapedDict(str(directory / f"counter_{_dead_pid()}.db"))
+    name = "embeddings_computed_total"
+    values.write_value(mmap_key(name, name, ["space"], ["text"], "Garment vectors computed and stored."), 7, 0)
+    values.close()
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("METRICS_", "PROMETHEUS_"))}
+    env.update(DJANGO_SETTINGS_MODULE="prethrift.settings.local", PROMETHEUS_MULTIPROC_DIR=str(directory),
+               METRICS_TOKEN="worker-s3cret", PRELOAD_QUERY_ENCODERS="false")  # fmt: skip
+    # when serve_metrics runs on its own port
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen([sys.executable, "manage.py", "serve_metrics", "--bind", f"127.0.0.1:{port}"],
+                              cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        assert wait_for(lambda: _reachable(port), 60), log.read_text()
+        # then the files are served to the bearer of the token, and to nobody else
+        assert _get(port, "/metrics")[0] == 401
+        assert _get(port, "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
+        assert _get(port, "/", {"Authorization": "Bearer worker-s3cret"})[0] == 404
+        status, body = _get(port, "/metrics", {"Authorization": "Bearer worker-s3cret"})
+        assert status == 200
+        assert _value(_samples(body.decode()), "embeddings_computed_total", space="text") == 7
+    finally:
+        stop_process(server)
+
+
+def _reachable(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({}, [], "PROMETHEUS_MULTIPROC_DIR"),
+        ({"PROMETHEUS_MULTIPROC_DIR": "{dir}"}, ["--bind", "nowhere"], "address:port"),
+        ({"PROMETHEUS_MULTIPROC_DIR": "{dir}"}, ["--bind", "127.0.0.1:99999"], "address:port"),
+        ({"PROMETHEUS_MULTIPROC_DIR": "{dir}"}, [], "METRICS_TOKEN"),
+    ],
+)
+def test_serve_metrics_refuses_what_it_cannot_serve(env, args, message, tmp_path: Path, monkeypatch, settings) -> None:
+    from django.core.management import CommandError, call_command
+
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", False
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.format(dir=tmp_path))
+    with pytest.raises(CommandError, match=message):
+        call_command("serve_metrics", *args)
+
+
 # --- every process, one scrape ------------------------------------------------------------------------
 
 
