@@ -128,3 +128,30 @@ def test_pg_dump_matches_the_server() -> None:
         cursor.execute("SHOW server_version_num")
         major = int(cursor.fetchone()[0]) // 10000
     assert f" {major}." in version.stdout
+
+
+def test_a_password_in_the_url_never_reaches_a_command_line(tmp_path: Path) -> None:
+    """Command lines are readable by every local user (ps): the scripts hand libpq the password in PGPASSWORD.
+    The real binaries run behind a wrapper that records their arguments (trust authentication ignores it)."""
+    catalogue()
+    env = script_env()
+    password = "pw-" + "%2F".join(["s3cret", "x"])  # percent-encoded, as URLs carry it
+    scheme, rest = env["DATABASE_URL"].split("://", 1)
+    user, host = rest.split("@", 1)
+    watched = tmp_path / "bin"
+    watched.mkdir()
+    calls = tmp_path / "calls.txt"
+    for tool in ("pg_dump", "pg_restore", "psql"):
+        wrapper = watched / tool
+        wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {env["PG_BIN"]}/{tool} "$@"\n')
+        wrapper.chmod(0o755)
+    env.update(DATABASE_URL=f"{scheme}://{user}:{password}@{host}", PG_BIN=str(watched))
+
+    backup = run_script("backup.sh", str(tmp_path / "backups"), env=env)
+    assert backup.returncode == 0, backup.stderr
+    restore = run_script("restore.sh", "--yes", backup.stdout.strip(), env=env)
+    assert restore.returncode == 0, restore.stderr
+
+    recorded = calls.read_text()
+    assert recorded.count("\n") >= 5  # pg_dump, pg_restore --list twice, psql, pg_restore: all watched
+    assert "s3cret" not in recorded
