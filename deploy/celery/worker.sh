@@ -25,6 +25,8 @@ export EMBEDDINGS_TORCH_THREADS=${EMBEDDINGS_TORCH_THREADS:-$threads}
 # BLAS and OpenMP pools (numpy, torch's inter-op) get the same budget, not one thread per core each.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$EMBEDDINGS_TORCH_THREADS}
 
+# No gossip or mingle: workers need not sync revokes or clocks with each other (inspect still works), which saves the
+# broker a stream of events and each start a round of messages.
 command=(celery -A prethrift worker --concurrency="$concurrency" --pool=prefork --loglevel="${CELERY_LOG_LEVEL:-INFO}"
          --without-gossip --without-mingle "$@")
 if [ "${PRETHRIFT_PRINT_ONLY:-}" = 1 ]; then
