@@ -11,7 +11,8 @@ vector_search_duration_seconds = Histogram(
     ["mode", "path"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-# The zero-result rate is rate(search_results_bucket{le="0"}) / rate(search_results_count).
+# The zero-result rate is rate(search_results_bucket{le="0.0"}) / rate(search_results_count): prometheus_client
+# writes the 0 bucket as "0.0" (tests/ops/test_dashboard.py checks it).
 search_results = Histogram(
     "search_results",
     "Hits on the first page of each search, by mode (0: the shopper found nothing).",
