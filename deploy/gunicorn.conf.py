@@ -34,8 +34,27 @@ limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", 100))
 limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 8190))
 max_requests = 100_000  # recycle workers to bound slow leaks in native libraries
 max_requests_jitter = 10_000
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+# gunicorn's access log prints each request line with its query string, which holds what shoppers
+# typed: off unless GUNICORN_ACCESSLOG names a target ("-" for stderr). Django logs one line per request
+# itself (prethrift/logging.py: path without the query string, status, duration, request id).
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
+# gunicorn's own lines (start, worker exits, timeouts) in the same one-JSON-object-per-line format as the
+# application's where the application logs JSON (production, or DJANGO_LOG_FORMAT=json).
+_log_format = os.environ.get("DJANGO_LOG_FORMAT") or (
+    "json" if os.environ["DJANGO_SETTINGS_MODULE"].endswith(".production") else "text"
+)
+if _log_format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "prethrift.logging.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        },
+    }
 preload_app = False  # model weights load per worker after fork, not shared copy-on-write by accident
 
 # The query encoder runs in every worker: workers x torch threads must not exceed the cores, or a

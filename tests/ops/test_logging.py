@@ -104,8 +104,11 @@ def test_production_logs_are_json_with_the_request_id_and_never_the_token(tmp_pa
             assert answer.status == 200 and answer.headers["X-Request-ID"] == request_id
         log = server.log()
     assert token not in log and "hushhush" not in log
-    # Django's lines are JSON (gunicorn's own start-up lines are its own format: deploy/gunicorn.conf.py).
-    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    # every line is one JSON object: Django's, and gunicorn's own (deploy/gunicorn.conf.py logconfig_dict)
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert all(line.startswith("{") for line in lines), [line for line in lines if not line.startswith("{")][:5]
+    entries = [json.loads(line) for line in lines]
+    assert any(entry.get("logger") == "gunicorn.error" for entry in entries), entries[:3]
     mine = [entry for entry in entries if entry["request_id"] == request_id]
     events = {entry.get("event"): entry for entry in mine}
     assert set(events) >= {"search", "request"}, mine
