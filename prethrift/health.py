@@ -215,4 +215,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.warning("not ready: %s", ", ".join(failed))
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"
+    # Said once above at WARNING: without this, django.request would also log every probe's 503 at
+    # ERROR, one error line per probe for the whole length of an outage.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response

@@ -4,6 +4,7 @@ and seconds, 200 or 503, bounded in time."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,18 +60,22 @@ def test_readyz_reports_every_check_with_its_status_and_time(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unapplied_migration_is_not_ready(client):
+def test_an_unapplied_migration_is_not_ready(client, caplog):
     _ready(client)
     # given the last garments migration is recorded as not applied (a rollback, or code ahead of the schema)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM django_migrations WHERE app = 'garments' AND name = '0005_ontology_state'")
     try:
+        caplog.clear()
         status, body = _readyz(client)
         assert status == 503
         assert body["status"] == "unavailable"
         assert body["checks"]["migrations"]["status"] == "failing"
         assert body["checks"]["migrations"]["unapplied"] == ["garments.0005_ontology_state"]
         assert body["checks"]["database"]["status"] == "ok"
+        # said once, at WARNING, naming the check; not also an ERROR line per probe from django.request
+        assert [r.levelname for r in caplog.records if "not ready" in r.getMessage()] == ["WARNING"]
+        assert not [r for r in caplog.records if r.name == "django.request" and r.levelno >= logging.ERROR]
     finally:
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('garments', "
