@@ -89,6 +89,14 @@ def server_environment(port: int, workers: int | None, threads: int | None, redi
     return env
 
 
+def log_tail(log: Any, size: int = 4000) -> str:
+    """The last `size` bytes of a server's log file, for an error message."""
+    log.flush()
+    log.seek(0, os.SEEK_END)
+    log.seek(max(0, log.tell() - size))
+    return str(log.read().decode(errors="replace"))
+
+
 def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -152,12 +160,18 @@ def run(queries: list[str], levels: list[int], seconds: float, *, workers: int |
     redis_url = _redis_url()
     env = server_environment(port, workers, threads, redis_url)
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    # gunicorn's and the application's log lines go to a file: a pipe nobody reads fills after 64 KiB of
+    # them and then blocks every worker that logs (one line a request in production).
+    server_log = tempfile.TemporaryFile(prefix="prethrift-bench-gunicorn-")  # noqa: SIM115  (closed in finally)
     process = subprocess.Popen(  # noqa: S603
         [gunicorn, "-c", str(Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"), "prethrift.wsgi"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=server_log,
     )  # fmt: skip
     try:
-        _wait_ready(port, process)
+        try:
+            _wait_ready(port, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{log_tail(server_log)}") from exc
         time.sleep(2)  # every worker booted and preloaded its encoders (post_worker_init)
         started_workers = len(child_pids(process.pid))
         threads = threads or _configured_threads(env)
@@ -185,6 +199,7 @@ def run(queries: list[str], levels: list[int], seconds: float, *, workers: int |
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+        server_log.close()
         if redis_url:
             _flush_redis()
         shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)

@@ -131,7 +131,7 @@ class MemorySampler(threading.Thread):
 
 def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garments: int,
          say: Any, fraction: float = SOAK_FRACTION) -> dict[str, Any]:  # fmt: skip
-    from bench.http import _flush_redis, _redis_url, _wait_ready
+    from bench.http import _flush_redis, _redis_url, _wait_ready, log_tail
     from bench.measure import child_pids
     from bench.pgcluster import free_port
 
@@ -141,12 +141,18 @@ def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garme
     redis_url = _redis_url()
     env = _server_env(port, redis_url, Path(os.environ["CLIP_MODEL_PATH"]))
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    # gunicorn's and the application's log lines go to a file: a pipe nobody reads fills after 64 KiB of
+    # them and then blocks every worker that logs (one line a request in production).
+    server_log = tempfile.TemporaryFile(prefix="prethrift-bench-gunicorn-")  # noqa: SIM115  (closed in finally)
     process = subprocess.Popen(  # noqa: S603
         [gunicorn, "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "prethrift.wsgi"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server_log,
     )  # fmt: skip
     try:
-        _wait_ready(port, process)
+        try:
+            _wait_ready(port, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{log_tail(server_log)}") from exc
         time.sleep(2)  # every worker booted and loaded its encoders
         workers = len(child_pids(process.pid))
         threads = int(env.get("GUNICORN_THREADS") or 4)
@@ -179,6 +185,7 @@ def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garme
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+        server_log.close()
         if redis_url:
             _flush_redis()
         shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,9 @@ def gunicorn_url():
     }
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
                "--threads", "2", "--workers", "1", "--timeout", "60", "prethrift.wsgi"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log goes to a file: a pipe nobody reads would fill and block the server once it logs enough.
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in finally)
+    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -134,12 +137,14 @@ def gunicorn_url():
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start: {server.stderr.read().decode()[-2000:]}")
+                    log.seek(0)
+                    pytest.fail(f"gunicorn did not start: {log.read().decode(errors='replace')[-2000:]}")
                 time.sleep(0.2)
         yield ("127.0.0.1", port)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def _raw_request(address: tuple[str, int], head: str, body: bytes = b"") -> tuple[int, bytes]:
