@@ -45,6 +45,9 @@ _log_format = os.environ.get("DJANGO_LOG_FORMAT") or (
     "json" if os.environ["DJANGO_SETTINGS_MODULE"].endswith(".production") else "text"
 )
 if _log_format == "json":
+    # With a logconfig_dict gunicorn writes access lines whatever `accesslog` says, so the access logger
+    # gets a handler only when GUNICORN_ACCESSLOG asked for one (tests/ops/test_logging.py checks).
+    _access_handlers = ["console"] if accesslog else []
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
@@ -52,7 +55,11 @@ if _log_format == "json":
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "loggers": {
             "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-            "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {
+                "handlers": _access_handlers,
+                "level": "INFO" if accesslog else "CRITICAL",
+                "propagate": False,
+            },
         },
     }
 preload_app = False  # model weights load per worker after fork, not shared copy-on-write by accident

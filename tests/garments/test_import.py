@@ -173,7 +173,7 @@ def test_command_prints_a_summary_and_problems_with_line_numbers(tmp_path):
         ("name,colour\nCoat,red\n", [], "Unrecognised CSV header"),
         ("sku,title\na,b\n", ["--format", "myntra"], "looks like the generic format"),
         ("sku,title\na,b\n", ["--limit", "0"], "--limit must be at least 1"),
-        ("sku,title\na,b\n", ["--images", "/nonexistent"], "is not a folder"),
+        ("sku,title\na,b\n", ["--images", "{tmp}/no-such-folder"], "is not a folder"),
         (b"sku,title\n\xff\xfe,\xff\n", [], "not a readable UTF-8 CSV"),
     ],
 )
@@ -183,6 +183,7 @@ def test_command_errors_for_unusable_input(tmp_path, content, args, message):
         path.write_bytes(content)
     elif content is not None:
         path.write_text(content)
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]  # a folder that surely does not exist
     with pytest.raises(CommandError, match=message):
         run_import(str(path), *args)
     assert not Garment.objects.exists()

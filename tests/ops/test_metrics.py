@@ -118,7 +118,9 @@ def test_recall_drops_on_a_degraded_index(settings, monkeypatch) -> None:
     degraded = measure_vector_search_recall(sample_size=20, seed=1)[1]
     # then the probe reports the loss, through the index, and the gauge follows
     assert healthy.space == degraded.space == "text"
-    assert set(degraded.paths) <= {"hnsw_iterative", "hnsw_overfetch"}
+    # every query went through the index (pgvector 0.6.2 has no iterative scan: a starved scan there is
+    # finished exactly, "hnsw_then_exact", which still starts on the degraded graph)
+    assert degraded.paths and all(path.startswith("hnsw") for path in degraded.paths), degraded.paths
     assert healthy.recall is not None and healthy.recall >= 0.95
     assert degraded.recall is not None and degraded.recall < 0.5 < healthy.recall
     assert REGISTRY.get_sample_value("vector_search_recall", {"space": "text"}) == degraded.recall
