@@ -11,25 +11,8 @@
 set -euo pipefail
 
 die() { echo "backup.sh: $*" >&2; exit 1; }
-tool() { if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN/$1"; else command -v "$1" || die "$1 is not on PATH (set PG_BIN)"; fi; }
-# The URL for libpq without its password, which goes in PGPASSWORD instead: a command line is readable by every
-# local user (ps), the environment only by the owner. postgres://, pgsql:// and postgis:// become postgresql://.
-split_password() {
-  local rest=${DATABASE_URL#*://} authority path="" userinfo
-  authority=${rest%%/*}
-  [ "$authority" = "$rest" ] || path=/${rest#*/}
-  if [[ $authority == *@* ]]; then
-    userinfo=${authority%@*}
-    if [[ $userinfo == *:* ]]; then
-      local encoded=${userinfo#*:}
-      encoded=${encoded//\\/\\\\}  # a literal backslash stays one through printf %b
-      PGPASSWORD=$(printf '%b' "${encoded//%/\\x}")
-      export PGPASSWORD
-      authority="${userinfo%%:*}@${authority##*@}"
-    fi
-  fi
-  url="postgresql://$authority$path"
-}
+# shellcheck source=deploy/scripts/pg-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg-common.sh"
 
 dir=${1:-${BACKUP_DIR:-}}
 [ -n "$dir" ] || die "name the backup folder: backup.sh DIR, or set BACKUP_DIR"
