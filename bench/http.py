@@ -194,15 +194,21 @@ def run(queries: list[str], levels: list[int], seconds: float, *, workers: int |
         result["rss_web_mb"] = round(_server_memory(process.pid), 1)
         return result
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        server_log.close()
-        if redis_url:
-            _flush_redis()
-        shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)
+        stop_server(process, server_log, env, flush_redis=bool(redis_url))
+
+
+def stop_server(process: subprocess.Popen[bytes], server_log: Any, env: dict[str, str], *, flush_redis: bool) -> None:
+    """Stop a gunicorn started by run() or the soak, and remove what it left: its log, the benchmark's
+    Redis keys, the collected static files."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    server_log.close()
+    if flush_redis:
+        _flush_redis()
+    shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)
 
 
 def _flush_redis() -> None:

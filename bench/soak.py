@@ -131,7 +131,7 @@ class MemorySampler(threading.Thread):
 
 def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garments: int,
          say: Any, fraction: float = SOAK_FRACTION) -> dict[str, Any]:  # fmt: skip
-    from bench.http import _flush_redis, _redis_url, _wait_ready, log_tail
+    from bench.http import _redis_url, _wait_ready, log_tail, stop_server
     from bench.measure import child_pids
     from bench.pgcluster import free_port
 
@@ -180,15 +180,7 @@ def soak(seconds: float, unloaded_seconds: float, capacity_seconds: float, garme
         sampler.join()
         memory_end = sampler.web_mb()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        server_log.close()
-        if redis_url:
-            _flush_redis()
-        shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)
+        stop_server(process, server_log, env, flush_redis=bool(redis_url))
     memory_bound = MEMORY_GROWTH_FACTOR * memory_start + MEMORY_GROWTH_SLACK_MB
     errors = warm["errors"] + unloaded["errors"] + capacity["errors"] + loaded["errors"]
     return {
