@@ -1,10 +1,10 @@
-"""URL root: admin, the versioned API, its schema and docs, health and metrics."""
+"""URL root: the search page, admin, the versioned API, its schema and docs, health and metrics."""
 
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from prethrift import health
 from prethrift.metrics import metrics_view
@@ -13,9 +13,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("prethrift.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves Swagger UI's start-up script as a file of its own: the CSP allows no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("storefront.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),  # every process: prethrift/metrics.py
 ]
 # Django's own errors (no route, a bad Host, a body too large, an unhandled exception) in the API's

@@ -45,11 +45,13 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files: the API docs work offline
     "prethrift",
     "garments",
     "ontology",  # before embeddings: its save receiver must run first (see ontology/apps.py)
     "embeddings",
     "search",
+    "storefront",  # the search page at / (templates over the search engine)
 ]
 
 MIDDLEWARE = [
@@ -361,11 +363,12 @@ API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 ADMIN_LOGIN_FAILURES_PER_USERNAME = env.int("ADMIN_LOGIN_FAILURES_PER_USERNAME", default=5)
 ADMIN_LOGIN_FAILURES_PER_ADDRESS = env.int("ADMIN_LOGIN_FAILURES_PER_ADDRESS", default=20)
 ADMIN_LOGIN_WINDOW_SECONDS = env.int("ADMIN_LOGIN_WINDOW_SECONDS", default=900)
-# HTML pages (admin, API docs; Swagger UI's assets come from jsdelivr) and everything else (JSON: nothing loads).
+# HTML pages (the search page, admin, API docs: every script and style our own, no outside host, no inline
+# script) and everything else (JSON: nothing loads).
 CONTENT_SECURITY_POLICY = env.str(
     "DJANGO_CONTENT_SECURITY_POLICY",
-    default="default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    default="default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'",
 )
@@ -414,6 +417,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": [
         "rest_framework.permissions.AllowAny" if API_DOCS_PUBLIC else "rest_framework.permissions.IsAdminUser"
     ],
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files (pinned), never a CDN: the docs
+    # render on a machine with no network, and the page's CSP names no outside host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 

@@ -27,6 +27,9 @@ ONTOLOGY_EXTRACT_ON_SAVE = False
 # Two cores here: the suite runs one model call at a time.
 EMBEDDINGS_TORCH_THREADS = 2
 
+# The suite runs under base.py's default (search needs a sign-in); tests of a public storefront turn it on.
+SEARCH_ALLOW_ANONYMOUS = False
+
 SETTINGS_MODE = "test"
 # Static files come from the app folders (no collectstatic in tests).
 WHITENOISE_AUTOREFRESH = True
