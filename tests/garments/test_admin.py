@@ -1,4 +1,5 @@
-"""The admin as staff use it: list, filter, search, the grouped change page, edits that lock."""
+"""The admin as staff use it: list, filter, search, the grouped change page, vocabulary fields with their
+provenance, lock toggles, edits that lock."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.urls import reverse
 import garments.admin as garment_admin
 from garments.models import Garment
 from garments.services import garment_create, garment_update
+from ontology.vocabulary import load_vocabulary
 from tests.factories import StaffFactory, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +38,13 @@ def _form_data(garment: Garment, **overrides: object) -> dict[str, object]:
         "price": garment.price,
         "currency": garment.currency,
         "status": garment.status,
-        "ontology_locked": ",".join(garment.ontology_locked),
         "photos-TOTAL_FORMS": "0",
         "photos-INITIAL_FORMS": "0",
         "photos-MIN_NUM_FORMS": "0",
         "photos-MAX_NUM_FORMS": "1000",
     }
     data.update(dict(garment.attributes().items()))
+    data.update({f"lock_{name}": "on" for name in garment.ontology_locked})
     data.update(overrides)
     return data
 
@@ -81,11 +83,76 @@ def test_changelist_filters_and_searches(staff_client, garment_factory):
 def test_change_page_groups_listing_photos_ontology_embeddings(staff_client, garment_factory):
     garment = garment_factory(image_content=jpeg_bytes())
     body = staff_client.get(_change_url(garment)).content.decode()
-    for heading in ("Listing", "Photos", "Ontology", "Embeddings"):
-        assert "<h2" in body
-        assert heading in body
-    assert "<th>primary_color</th><td>blue</td><td>1.00</td><td>extracted</td>" in body
-    assert "<th>text</th><td>missing</td>" in body
+    for heading in ("Listing", "Photos", "Ontology", "Embeddings", "Similar garments"):
+        assert f">{heading}</h2>" in body or f">{heading}</summary>" in body or heading in body
+    assert '<span class="garment-state garment-state-missing">missing</span>' in body  # no vectors computed yet
+    assert "has no vectors yet" in body  # the similar-garments panel says why it is empty
+
+
+def _select(body: str, name: str) -> str:
+    found = re.search(rf'<select name="{name}".*?</select>(.*?)</div>', body, re.S)
+    assert found, f"no select for {name}"
+    return found.group(0)
+
+
+def test_attributes_are_vocabulary_selects_with_confidence_and_source_beside_them(staff_client, garment_factory):
+    garment = garment_factory(attributes={"category": "outerwear", "subcategory": "jacket", "primary_color": "blue"})
+    body = staff_client.get(_change_url(garment)).content.decode()
+    vocabulary = load_vocabulary()
+    category = _select(body, "category")
+    assert '<option value="outerwear" selected>' in category
+    for value in vocabulary.values["category"]:  # every canonical value is a choice, and nothing else is
+        assert f'<option value="{value}"' in category
+    assert len(re.findall(r'<option value="[^"]+"', category)) == len(vocabulary.values["category"])
+    assert "confidence <strong>1.00</strong>, source <strong>extracted</strong>" in category
+    subcategory = _select(body, "subcategory")
+    assert '<optgroup label="outerwear">' in subcategory  # grouped by their category
+    # an attribute with no value has no provenance to show
+    assert "confidence" not in _select(body, "material")
+
+
+def test_brand_and_size_stay_free_text_with_known_values_offered(staff_client, garment_factory):
+    garment = garment_factory(attributes={"brand": "Some Tiny Label", "size": "M"})
+    body = staff_client.get(_change_url(garment)).content.decode()
+    brand = re.search(r'<input type="text" name="brand"[^>]*>', body)
+    assert brand and 'list="id_brand_known"' in brand.group(0) and 'value="some tiny label"' in brand.group(0)
+    datalist = re.search(r'<datalist id="id_brand_known">(.*?)</datalist>', body, re.S)
+    assert datalist
+    assert '<option value="adidas"></option>' in datalist.group(1)  # the vocabulary's brands
+    assert '<option value="some tiny label"></option>' in datalist.group(1)  # and the catalogue's own
+    assert re.search(r'<datalist id="id_size_known">.*<option value="one size"></option>', body, re.S)
+
+
+def test_a_lock_checkbox_locks_and_unticking_it_unlocks(staff_client, garment_factory):
+    garment = garment_factory()
+    body = staff_client.get(_change_url(garment)).content.decode()
+    assert '<input type="checkbox" name="lock_category" id="id_lock_category">' in body
+    response = staff_client.post(_change_url(garment), _form_data(garment, lock_category="on"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert garment.ontology_locked == ["category"]
+    assert garment.ontology_source["category"] == "extracted"  # locking keeps the value and its provenance
+    body = staff_client.get(_change_url(garment)).content.decode()
+    assert '<input type="checkbox" name="lock_category" id="id_lock_category" checked>' in body
+    data = _form_data(garment)
+    del data["lock_category"]
+    response = staff_client.post(_change_url(garment), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert garment.ontology_locked == []
+
+
+def test_a_value_a_newer_vocabulary_dropped_does_not_block_saving_other_fields(staff_client, garment_factory):
+    garment = garment_factory()
+    # given a value stored under an older vocabulary (the current one refuses it, so no service writes it)
+    Garment.objects.filter(pk=garment.pk).update(material="moonfibre")
+    garment.refresh_from_db()
+    body = staff_client.get(_change_url(garment)).content.decode()
+    assert '<option value="moonfibre" selected>moonfibre (not in the vocabulary)</option>' in body
+    response = staff_client.post(_change_url(garment), _form_data(garment, title="Retitled"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert (garment.title, garment.material) == ("Retitled", "moonfibre")
 
 
 def test_editing_an_attribute_makes_it_staff_sourced_and_locked(staff_client, garment_factory):
@@ -112,17 +179,10 @@ def test_uploading_a_photo_stores_it_by_hash_and_a_broken_one_is_refused(staff_c
     assert garment.image.name == f"garments/{garment.image_sha256[:2]}/{garment.image_sha256}.jpg"
 
 
-def test_unknown_locked_attribute_is_a_form_error_not_a_500(staff_client, garment_factory):
-    garment = garment_factory()
-    response = staff_client.post(_change_url(garment), _form_data(garment, ontology_locked="category,smell"))
-    assert response.status_code == 200
-    assert "Not attributes: smell" in response.content.decode()
-
-
 def test_staff_can_add_a_garment(staff_client):
     data = {
         "sku": "new-1", "title": "Tweed blazer", "description": "", "price": "60", "currency": "GBP",
-        "status": "available", "brand": "Harris Tweed", "ontology_locked": "",
+        "status": "available", "brand": "Harris Tweed",
         "photos-TOTAL_FORMS": "0", "photos-INITIAL_FORMS": "0", "photos-MIN_NUM_FORMS": "0",
         "photos-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
@@ -134,21 +194,12 @@ def test_staff_can_add_a_garment(staff_client):
     assert len(garment.text_content_hash) == 64
 
 
-def test_mark_sold_action_sets_sold_at(staff_client, garment_factory):
-    first, second = garment_factory(), garment_factory()
-    garment_update(garment=second, listing={"status": "reserved"})
-    response = staff_client.post(
-        CHANGELIST, {"action": "mark_sold", "_selected_action": [first.pk, second.pk]}, follow=True
-    )
-    assert "2 garments marked sold" in response.content.decode()
-    assert Garment.objects.filter(status="sold", sold_at__isnull=False).count() == 2
-
-
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("category", "Spaceship!!", "is not a known category"),
         ("primary_color", "ultraviolet", "is not a known primary_color"),
+        ("condition", "<script>", "is not a known condition"),
         ("brand", "b" * 65, "at most 64 characters"),
     ],
 )
@@ -173,7 +224,7 @@ def test_a_synonym_is_stored_as_its_canonical_value(staff_client, garment_factor
 def test_an_edit_of_the_locks_replaces_them_and_keeps_the_rest(staff_client, garment_factory):
     # given a garment another writer changed (price, and a staff brand, which locked brand)
     garment = garment_factory(price="40.00")
-    data = _form_data(garment, title="Retitled", ontology_locked="category")
+    data = _form_data(garment, title="Retitled", lock_category="on")
     garment_update(garment=garment, listing={"price": "35.00"}, attributes={"brand": "zara"})
     data["price"], data["brand"] = "35.00", "zara"  # the form as it shows the stored garment
     # when staff change the title and set the locks to category alone
@@ -238,7 +289,7 @@ def test_an_add_that_loses_a_sku_race_after_validation_is_a_message_not_a_500(cl
     monkeypatch.setattr(garment_admin, "garment_update", racing_update)
     data = {
         "sku": "race-1", "title": "Tweed blazer", "description": "", "price": "60", "currency": "GBP",
-        "status": "available", "ontology_locked": "", "photos-TOTAL_FORMS": "0", "photos-INITIAL_FORMS": "0",
+        "status": "available", "photos-TOTAL_FORMS": "0", "photos-INITIAL_FORMS": "0",
         "photos-MIN_NUM_FORMS": "0", "photos-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
     response = client.post(reverse("admin:garments_garment_add"), data, follow=True)
