@@ -179,7 +179,7 @@ class GarmentAdminForm(forms.ModelForm[Garment]):
             if name in OPEN_ATTRIBUTES:
                 field = self.fields[name]
                 widget = AttributeDatalist(options=known_values(name, Garment.objects.all()))
-                widget.attrs.update({"class": "vTextField", **field.widget_attrs(widget)})
+                widget.attrs.update({"size": 24, **field.widget_attrs(widget)})
                 field.widget = widget
             else:
                 old = self.fields[name]
@@ -419,11 +419,12 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
         if not obj.pk or obj.ontology_extracted_at is None:
             return format_html('<span class="garment-state garment-state-missing">{}</span>', "not extracted yet")
         pending = obj.ontology_extracted_hash != obj.ontology_input_hash
+        # format_html escapes its arguments into strings first: the time is formatted here.
         return format_html(
-            '<span class="garment-state garment-state-{}">{}</span> <small>last run {:%Y-%m-%d %H:%M}</small>',
+            '<span class="garment-state garment-state-{}">{}</span> <small>last run {}</small>',
             "stale" if pending else "fresh",
             "pending (the content changed since)" if pending else "up to date",
-            obj.ontology_extracted_at,
+            f"{obj.ontology_extracted_at:%Y-%m-%d %H:%M}",
         )
 
     @admin.display(description="extractors disagree")
@@ -450,7 +451,7 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
         rows = []
         for space in EMBEDDING_SPACES:
             state = embedding_state(obj, space, configured=space in configured)
-            rows.append((space.replace("_", " "), state.state, state.state, state.model or "-",
+            rows.append((space.replace("_", " "), state.state, state.label, state.model or "-",
                          state.dimensions or "-", state.computed, state.message or ""))  # fmt: skip
         return format_html(
             '<table class="garment-embeddings"><thead><tr><th>space</th><th>state</th><th>model</th>'
@@ -488,7 +489,7 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             '<div class="garment-similar">{}</div>',
             format_html_join(
                 "",
-                '<a class="garment-card" href="{}"><img src="{}" alt="{}" loading="lazy"><span>{}</span>'
+                '<a class="garment-card" href="{}"><img src="{}" alt="{}"><span>{}</span>'
                 "<small>distance {}</small></a>",
                 cards,
             ),

@@ -12,8 +12,10 @@ from django.db import connection
 from django.urls import reverse
 
 import garments.admin as garment_admin
+from embeddings.services import embed_garments
 from garments.models import Garment
 from garments.services import garment_create, garment_update
+from ontology.services import extract_garments
 from ontology.vocabulary import load_vocabulary
 from tests.factories import StaffFactory, jpeg_bytes
 
@@ -87,6 +89,27 @@ def test_change_page_groups_listing_photos_ontology_embeddings(staff_client, gar
         assert f">{heading}</h2>" in body or f">{heading}</summary>" in body or heading in body
     assert '<span class="garment-state garment-state-missing">missing</span>' in body  # no vectors computed yet
     assert "has no vectors yet" in body  # the similar-garments panel says why it is empty
+
+
+def test_change_page_says_where_extraction_and_each_vector_stand(staff_client, garment_factory):
+    garment = garment_factory()
+    extract_garments(garment_ids=[garment.pk])
+    embed_garments(garment_ids=[garment.pk], space="text")
+    body = staff_client.get(_change_url(garment)).content.decode()
+    assert '<span class="garment-state garment-state-fresh">up to date</span> <small>last run ' in body
+    assert '<tr><th>text</th><td><span class="garment-state garment-state-fresh">fresh</span>' in body
+    assert '<tr><th>openai text</th><td><span class="garment-state garment-state-unconfigured">not configured' in body
+    # a failure the services recorded is shown with its message (here written as they write it)
+    garment.refresh_from_db()
+    errors = {
+        "text": {"message": "the provider refused the input", "source_hash": garment.text_content_hash, "at": "t1"},
+        "ontology": {"message": "the language model is down", "source_hash": "", "at": "t2"},
+    }
+    Garment.objects.filter(pk=garment.pk).update(embedding_errors=errors)
+    body = staff_client.get(_change_url(garment)).content.decode()
+    assert re.search(r'<tr><th>text</th><td><span class="garment-state garment-state-failed">failed</span>.*?'
+                     r"the provider refused the input \(t1\)", body, re.S)  # fmt: skip
+    assert '<span class="garment-state garment-state-failed">failed</span> the language model is down' in body
 
 
 def _select(body: str, name: str) -> str:
