@@ -10,12 +10,13 @@ from celery import Task, shared_task
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from psycopg import sql
 
 from embeddings.registry import configured_spaces
 from embeddings.tasks import after_commit_safely, embed_garments_task, publish_batches
@@ -148,12 +149,32 @@ class VocabularyChoiceField(forms.ChoiceField):
             raise forms.ValidationError(exc.message, code="not_in_vocabulary") from exc
 
 
-def known_values(name: str, queryset: QuerySet[Garment]) -> list[str]:
-    """Values of an open attribute worth suggesting: the vocabulary's, then the catalogue's own."""
+# The distinct values of an indexed column by a skip scan: one index probe per value, so 500 brands
+# cost ~500 probes (a few ms) where SELECT DISTINCT reads every row (~300 ms at a million garments).
+_DISTINCT_VALUES_SQL = """
+WITH RECURSIVE found(value) AS (
+    (SELECT {column} FROM {table} WHERE {column} > '' ORDER BY {column} LIMIT 1)
+    UNION ALL
+    SELECT (SELECT {column} FROM {table} WHERE {column} > found.value ORDER BY {column} LIMIT 1)
+    FROM found WHERE found.value IS NOT NULL
+)
+SELECT value FROM found WHERE value IS NOT NULL LIMIT %s
+"""
+
+
+def known_values(name: str) -> list[str]:
+    """Values of an open attribute (brand, size) worth suggesting: the vocabulary's, then the catalogue's own."""
+    if name not in OPEN_ATTRIBUTES:
+        raise ValueError(f"{name} is not an open attribute")
     vocabulary = sorted(load_vocabulary().values[SECTION_OF[name]])
-    stored = queryset.exclude(**{name: ""}).order_by(name).values_list(name, flat=True).distinct()
-    extra = [value for value in stored[:MAX_DATALIST_VALUES] if value not in set(vocabulary)]
-    return (vocabulary + extra)[:MAX_DATALIST_VALUES]
+    statement = sql.SQL(_DISTINCT_VALUES_SQL).format(
+        column=sql.Identifier(name), table=sql.Identifier(Garment._meta.db_table)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.connection), [MAX_DATALIST_VALUES])
+        stored = [row[0] for row in cursor.fetchall()]
+    known = set(vocabulary)
+    return (vocabulary + [value for value in stored if value not in known])[:MAX_DATALIST_VALUES]
 
 
 class GarmentAdminForm(forms.ModelForm[Garment]):
@@ -178,7 +199,7 @@ class GarmentAdminForm(forms.ModelForm[Garment]):
             widget: ProvenanceMixin
             if name in OPEN_ATTRIBUTES:
                 field = self.fields[name]
-                widget = AttributeDatalist(options=known_values(name, Garment.objects.all()))
+                widget = AttributeDatalist(options=known_values(name))
                 widget.attrs.update({"size": 24, **field.widget_attrs(widget)})
                 field.widget = widget
             else:
