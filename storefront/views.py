@@ -110,7 +110,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
         try:
             refuse_if_longer(request.META, settings.SEARCH_MAX_IMAGE_BYTES + MULTIPART_OVERHEAD_BYTES)
         except APIException as exc:
-            return _page(request, error=str(exc.detail), status=exc.status_code)
+            limit_mb = settings.SEARCH_MAX_IMAGE_BYTES / (1024 * 1024)
+            message = f"The photo is too large: photos of up to {limit_mb:g} MB are accepted. ({exc.detail})"
+            return _page(request, error=message, status=exc.status_code)
         return _upload(request)
     return _search(request)
 
