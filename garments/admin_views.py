@@ -23,13 +23,14 @@ from embeddings.registry import configured_spaces
 from ontology.vocabulary import load_vocabulary
 from prethrift.errors import ApplicationError
 from search.engine import MAX_LIMIT, MAX_QUERY_CHARS, Hit, HybridSearchEngine, SearchResult
-from search.indexes import HNSW_BY_SPACE, index_states
+from search.indexes import HNSW_BY_SPACE, IndexState, index_states
 from search.recall import RECALL_AT, measure_vector_search_recall
 from search.serializers import SearchRequestSerializer, filters_from_query_params
 
 from .attributes import ATTRIBUTE_NAMES
 from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD, EmbeddingSpace
 from .models import Garment, GarmentStatus
+from .services import OPEN_ATTRIBUTES, SECTION_OF
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +142,7 @@ class AdminPage(View):
 
 
 def _vocabulary_select(name: str) -> forms.Select:
-    section = {"primary_color": "color", "secondary_color": "color"}.get(name, name)
-    values = sorted(load_vocabulary().values[section])
+    values = sorted(load_vocabulary().values[SECTION_OF[name]])
     return forms.Select(choices=[("", "any"), *((value, value) for value in values)])
 
 
@@ -165,7 +165,7 @@ class PlaygroundForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in ATTRIBUTE_NAMES:
-            widget = forms.TextInput(attrs={"size": 12}) if name in ("brand", "size") else _vocabulary_select(name)
+            widget = forms.TextInput(attrs={"size": 12}) if name in OPEN_ATTRIBUTES else _vocabulary_select(name)
             self.fields[name] = forms.CharField(required=False, label=name.replace("_", " "), widget=widget)
 
     @property
@@ -292,13 +292,11 @@ class SpaceStatus:
     index_valid: bool | None
 
 
-def space_statuses() -> list[SpaceStatus]:
+def space_statuses(*, total: int, states: dict[str, IndexState]) -> list[SpaceStatus]:
     """Per embedding space, how many garments lack a vector, have a stale one, or failed (counts: one
     scan each; at a million garments the page takes about a second)."""
     configured = set(configured_spaces())
-    states = index_states()
     everyone = Garment.objects.all()
-    total = everyone.order_by().count()
     with_image = everyone.with_image().order_by().count()
     rows = []
     for space in EMBEDDING_SPACES:
@@ -381,13 +379,14 @@ class StatusView(AdminPage):
         from ontology.services import ERROR_KEY, ontology_version
 
         everyone = Garment.objects.all()
+        total = everyone.order_by().count()
         states = index_states()
         other_indexes = sorted(
             (state for name, state in states.items() if name not in HNSW_BY_SPACE.values()), key=lambda s: s.name
         )
         context = {
-            "spaces": space_statuses(),
-            "total": everyone.order_by().count(),
+            "spaces": space_statuses(total=total, states=states),
+            "total": total,
             "extraction_pending": everyone.needs_extraction(version=ontology_version()).order_by().count(),
             "extraction_failed": everyone.filter(embedding_errors__has_key=ERROR_KEY).order_by().count(),
             "failures": recent_failures(),
