@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 
@@ -21,6 +22,7 @@ class RedocView(SpectacularRedocView):
 
     template_name = "prethrift/redoc.html"
 
+    @extend_schema(exclude=True)  # a page about the API, not an operation of it (as drf-spectacular's own view)
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response: HttpResponse = super().get(request, *args, **kwargs)
         response["Content-Security-Policy"] = f"{settings.CONTENT_SECURITY_POLICY}; worker-src 'self' blob:"
