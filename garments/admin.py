@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from celery import Task, shared_task
+from celery import Task
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -43,10 +43,10 @@ from .services import (
     GarmentPreconditionFailed,
     GarmentValidationError,
     canonical_attribute_value,
-    garment_lock_attributes,
     garment_update,
     garment_version,
 )
+from .tasks import set_status_task, unlock_attributes_task
 
 THUMBNAIL_PX = 64
 STALE_FORM_MESSAGE = (
@@ -275,29 +275,6 @@ class GarmentImageInline(admin.TabularInline[GarmentImage, Garment]):
 
 
 # --- bulk work: tasks taking id lists, queued after the request's transaction commits ---------------
-
-
-@shared_task(name="garments.set_status", acks_late=True, reject_on_worker_lost=True)
-def set_status_task(garment_ids: list[int], status: str) -> int:
-    """Set the status of these garments through garment_update (sold_at follows); returns how many changed.
-
-    Here rather than in a garments/tasks.py: the admin is the only caller, and every process that sets
-    Django up (a worker included) imports the admin modules, so the worker knows this task."""
-    changed = 0
-    for garment in Garment.objects.filter(pk__in=garment_ids).exclude(status=status).without_vectors().order_by("pk"):
-        garment_update(garment=garment, listing={"status": status})
-        changed += 1
-    return changed
-
-
-@shared_task(name="garments.unlock_attributes", acks_late=True, reject_on_worker_lost=True)
-def unlock_attributes_task(garment_ids: list[int]) -> int:
-    """Unlock every attribute of these garments, so extraction may update them again; returns how many."""
-    count = 0
-    for garment in Garment.objects.filter(pk__in=garment_ids).exclude(ontology_locked=[]).only("pk", "ontology_locked"):
-        garment_lock_attributes(garment=garment, lock=[], unlock=list(garment.ontology_locked))
-        count += 1
-    return count
 
 
 def _chunks(ids: list[int], size: int) -> list[list[int]]:
