@@ -10,13 +10,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views import View
 
 from embeddings.registry import configured_spaces
@@ -24,7 +22,7 @@ from ontology.vocabulary import load_vocabulary
 from prethrift.errors import ApplicationError
 from search.engine import MAX_LIMIT, MAX_QUERY_CHARS, Hit, HybridSearchEngine, SearchResult
 from search.indexes import HNSW_BY_SPACE, IndexState, index_states
-from search.recall import RECALL_AT, measure_vector_search_recall
+from search.recall import RECALL_AT, last_sample, measure_vector_search_recall, remember_sample
 from search.serializers import SearchRequestSerializer, filters_from_query_params
 
 from .attributes import ATTRIBUTE_NAMES
@@ -42,8 +40,6 @@ RECENT_FAILURES = 20
 # is ~100 ms, so the button costs a few seconds at most; the beat task measures the configured
 # SEARCH_RECALL_SAMPLE_SIZE in a worker.
 ADMIN_RECALL_SAMPLE = 5
-RECALL_CACHE_KEY = "garments.admin.last_recall"
-RECALL_CACHE_SECONDS = 30 * 24 * 60 * 60
 
 
 # --- shared pieces of the change page ---------------------------------------------------------------
@@ -353,20 +349,9 @@ def pgvector_version() -> str | None:
 
 
 def measure_recall_now() -> dict[str, Any]:
-    """Measure recall on a small sample, keep it in the cache for the status page, and return it."""
+    """Measure recall on a small sample now and keep it as the last sample (as the beat task does)."""
     results = measure_vector_search_recall(sample_size=ADMIN_RECALL_SAMPLE)
-    sample = {
-        "measured_at": timezone.now().isoformat(timespec="seconds"),
-        "sample_size": ADMIN_RECALL_SAMPLE,
-        "k": RECALL_AT,
-        "spaces": [
-            {"space": r.space, "recall": r.recall, "samples": r.samples,
-             "paths": ", ".join(f"{path} x{count}" for path, count in sorted(r.paths.items()))}
-            for r in results
-        ],
-    }  # fmt: skip
-    cache.set(RECALL_CACHE_KEY, sample, RECALL_CACHE_SECONDS)
-    return sample
+    return remember_sample(results, sample_size=ADMIN_RECALL_SAMPLE, k=RECALL_AT)
 
 
 class StatusView(AdminPage):
@@ -392,7 +377,7 @@ class StatusView(AdminPage):
             "failures": recent_failures(),
             "pgvector_version": pgvector_version(),
             "other_indexes": other_indexes,
-            "recall": cache.get(RECALL_CACHE_KEY),
+            "recall": last_sample(),
             "recall_sample": ADMIN_RECALL_SAMPLE,
             "recall_interval": settings.SEARCH_RECALL_INTERVAL_SECONDS,
         }

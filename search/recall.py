@@ -13,8 +13,11 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Max, Min, QuerySet
+from django.utils import timezone
 
 from garments.managers import EMBEDDING_SPACES
 from garments.models import Garment
@@ -26,6 +29,10 @@ from .planner import exact, nearest
 
 logger = logging.getLogger(__name__)
 RECALL_AT = 10
+# The last measurement, for the admin's status page: in the shared cache (Redis in production), so a sample the
+# beat task took in a worker shows on the web; kept 30 days, as a reading, not a record.
+LAST_SAMPLE_CACHE_KEY = "search.recall.last_sample"
+LAST_SAMPLE_SECONDS = 30 * 24 * 60 * 60
 # Distances equal to the k-th exact one within this count as found: duplicate photos and listings have
 # identical vectors, and the index may return either copy.
 TIE_TOLERANCE = 1e-6
@@ -94,3 +101,32 @@ def measure_vector_search_recall(*, sample_size: int, k: int = RECALL_AT, seed: 
                         result.samples, result.paths)  # fmt: skip
         results.append(result)
     return results
+
+
+def remember_sample(results: list[SpaceRecall], *, sample_size: int, k: int) -> dict[str, Any]:
+    """Keep this measurement as the last sample (see last_sample)."""
+    sample = {
+        "measured_at": timezone.now().isoformat(timespec="seconds"),
+        "sample_size": sample_size,
+        "k": k,
+        "spaces": [
+            {"space": r.space, "recall": r.recall, "samples": r.samples,
+             "paths": ", ".join(f"{path} x{count}" for path, count in sorted(r.paths.items()))}
+            for r in results
+        ],
+    }  # fmt: skip
+    try:
+        cache.set(LAST_SAMPLE_CACHE_KEY, sample, LAST_SAMPLE_SECONDS)
+    except Exception:  # a cache that is down must not fail the probe, whose figures went to the metrics already
+        logger.warning("could not keep the recall sample in the cache", exc_info=True)
+    return sample
+
+
+def last_sample() -> dict[str, Any] | None:
+    """The last recall measurement (beat task or the admin's button), or None."""
+    try:
+        sample: dict[str, Any] | None = cache.get(LAST_SAMPLE_CACHE_KEY)
+    except Exception:
+        logger.warning("could not read the recall sample from the cache", exc_info=True)
+        return None
+    return sample

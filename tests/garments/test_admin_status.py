@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.urls import reverse
@@ -16,6 +17,8 @@ from embeddings.services import embed_garments
 from garments.models import Garment
 from garments.services import garment_update
 from ontology.services import extract_garments
+from search.recall import LAST_SAMPLE_CACHE_KEY
+from search.tasks import measure_vector_search_recall_task
 from tests.factories import UserFactory, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
@@ -96,11 +99,30 @@ def test_shows_the_pgvector_version_and_the_hnsw_index_sizes(staff_client, garme
     assert "<code>garment_search_vector_gin</code>" in body
 
 
-def test_measure_now_measures_recall_and_the_page_keeps_it(staff_client, garment_factory):
+@pytest.fixture
+def no_recall_sample():
+    cache.delete(LAST_SAMPLE_CACHE_KEY)  # the test cache is shared by the suite
+
+
+def test_the_page_shows_the_sample_the_beat_task_took(staff_client, garment_factory, no_recall_sample):
     garments = [garment_factory(title=f"Garment number {n} in a {colour} colour", attributes={})
                 for n, colour in enumerate(["red", "blue", "green", "black"] * 3)]  # fmt: skip
     embed_garments(garment_ids=[g.pk for g in garments], space="text")
-    assert "Not measured from this page yet." in staff_client.get(STATUS).content.decode()
+    assert "Not measured yet." in staff_client.get(STATUS).content.decode()
+    # when: the periodic task runs (in a worker in production; inline here)
+    measured = measure_vector_search_recall_task(sample_size=4)
+    # then
+    body = staff_client.get(STATUS).content.decode()
+    row = re.search(r'<div class="module" id="status-recall">.*?<th scope="row">text</th>(.*?)</tr>', body, re.S)
+    assert row and f"{measured['text']['recall']:.3f}" in row.group(1)
+    assert "over up to 4 garments" in body
+
+
+def test_measure_now_measures_recall_and_the_page_keeps_it(staff_client, garment_factory, no_recall_sample):
+    garments = [garment_factory(title=f"Garment number {n} in a {colour} colour", attributes={})
+                for n, colour in enumerate(["red", "blue", "green", "black"] * 3)]  # fmt: skip
+    embed_garments(garment_ids=[g.pk for g in garments], space="text")
+    assert "Not measured yet." in staff_client.get(STATUS).content.decode()
     response = staff_client.post(STATUS, follow=True)
     body = response.content.decode()
     assert response.redirect_chain[-1][0] == STATUS
