@@ -183,7 +183,7 @@ def text_without_filter(text: str, keys: tuple[str, ...]) -> str | None:
 # --- the chips ------------------------------------------------------------------------------------------
 
 
-def _money(value: Any, currency: str) -> str:
+def money(value: Any, currency: str) -> str:
     text = str(value)
     text = text[:-3] if text.endswith(".00") else text
     sign = CURRENCY_SIGNS.get(currency)
@@ -192,10 +192,10 @@ def _money(value: Any, currency: str) -> str:
 
 def price_label(low: Any, high: Any, currency: str = "") -> str:
     if low is not None and high is not None:
-        return f"{_money(low, currency)}\u2013{_money(high, currency)}"  # an en dash
+        return f"{money(low, currency)}\u2013{money(high, currency)}"  # an en dash
     if high is not None:
-        return f"under {_money(high, currency)}"
-    return f"over {_money(low, currency)}"
+        return f"under {money(high, currency)}"
+    return f"over {money(low, currency)}"
 
 
 def _text_chip(query: QueryDict, text: str, label: str, kind: str, edited: str | None) -> Chip:

@@ -217,21 +217,28 @@ class FacetGroup:
     values: list[FacetValue] = field(default_factory=list)
 
 
+def _number(value: float | None, digits: int) -> str | None:
+    return None if value is None else f"{value:.{digits}f}"
+
+
 def _card(payload: dict[str, Any], image_sha256: str) -> dict[str, Any]:
+    """What a card shows, formatted here: template filters per card and signal cost more than the rest of the page."""
     garment = payload["garment"]
     attributes = garment["attributes"]
-    signals = sorted(payload["signals"].items(), key=lambda item: item[1]["rank"])
+    signals = [
+        {"name": name, "rank": s["rank"], "score": _number(s["score"], 3), "distance": _number(s["distance"], 3)}
+        for name, s in sorted(payload["signals"].items(), key=lambda item: item[1]["rank"])
+    ]
+    urls = [thumbnail_url(image_sha256, width) for width in CARD_WIDTHS] if image_sha256 else []
     return {
-        "garment": garment,
-        "price": chips.price_label(None, garment["price"], garment["currency"]).removeprefix("under ")
-        if garment["price"] is not None
-        else None,
+        "id": garment["id"],
+        "title": garment["title"],
+        "price": None if garment["price"] is None else chips.money(garment["price"], garment["currency"]),
         "size": attributes.get("size", {}).get("value"),
         "condition": (attributes.get("condition", {}).get("value") or "").replace("_", " ") or None,
-        "src": thumbnail_url(image_sha256, 320) if image_sha256 else None,
-        "srcset": ", ".join(f"{thumbnail_url(image_sha256, w)} {w}w" for w in CARD_WIDTHS) if image_sha256 else "",
-        "alt": garment["title"],
-        "score": payload["score"],
+        "src": urls[CARD_WIDTHS.index(320)] if urls else None,
+        "srcset": ", ".join(f"{url} {width}w" for url, width in zip(urls, CARD_WIDTHS, strict=True)),
+        "score": _number(payload["score"], 4),
         "signals": signals,
         "matched_terms": payload["matched_terms"],
         "similar_url": chips.page_url({"similar_to": [str(garment["id"])]}),
