@@ -221,6 +221,11 @@ def _number(value: float | None, digits: int) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
 
 
+def _size(value: str | None) -> str | None:
+    """Letter sizes as shoppers write them ("xl" -> "XL"); "one size" or "EU 38" as stored."""
+    return value.upper() if value and value.isalpha() and len(value) <= 4 else value
+
+
 def _card(payload: dict[str, Any], image_sha256: str) -> dict[str, Any]:
     """What a card shows, formatted here: template filters per card and signal cost more than the rest of the page."""
     garment = payload["garment"]
@@ -234,18 +239,21 @@ def _card(payload: dict[str, Any], image_sha256: str) -> dict[str, Any]:
         "id": garment["id"],
         "title": garment["title"],
         "price": None if garment["price"] is None else chips.money(garment["price"], garment["currency"]),
-        "size": attributes.get("size", {}).get("value"),
+        "size": _size(attributes.get("size", {}).get("value")),
         "condition": (attributes.get("condition", {}).get("value") or "").replace("_", " ") or None,
         "src": urls[CARD_WIDTHS.index(320)] if urls else None,
         "srcset": ", ".join(f"{url} {width}w" for url, width in zip(urls, CARD_WIDTHS, strict=True)),
         "score": _number(payload["score"], 4),
         "signals": signals,
-        "matched_terms": payload["matched_terms"],
+        "matched_terms": [
+            {**term, "attribute": chips.attribute_label(term["attribute"])} for term in payload["matched_terms"]
+        ],
         "similar_url": chips.page_url({"similar_to": [str(garment["id"])]}),
     }
 
 
 def _facets(request: HttpRequest, payload: dict[str, Any]) -> tuple[list[FacetGroup], list[FacetValue]]:
+    """Facet links: each adds its value to the page's parameters, or takes it away when chosen."""
     facets = payload["facets"]
     if not facets:
         return [], []
@@ -264,7 +272,8 @@ def _facets(request: HttpRequest, payload: dict[str, Any]) -> tuple[list[FacetGr
             group.values.append(FacetValue(value.replace("_", " "), row["count"], url, selected))
         groups.append(group)
     prices = []
-    currency = params.get("currency") or ""
+    # Price buckets have no currency; shown in the filter's, else in the results' (one store, one currency).
+    currency = params.get("currency") or next((hit["garment"]["currency"] for hit in payload["results"]), "")
     for bucket in facets["price"]:
         if not bucket["count"]:
             continue
