@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo setup-demo serve test fuzz faults soak audit lint format migrations-check promtool alerts-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
+.PHONY: install demo setup-demo serve test browser fuzz faults soak audit lint format migrations-check promtool alerts-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
 
 install: $(STAMP)
 
@@ -33,8 +33,9 @@ setup-demo: $(STAMP)
 serve: $(STAMP)
 	@echo ""
 	@echo "Prethrift is starting at http://$(HOST):$(PORT)/"
-	@echo "  admin:    http://$(HOST):$(PORT)/admin/   (user: admin, password: admin)"
-	@echo "  API root: http://$(HOST):$(PORT)/api/v1/   (search: /api/v1/search/?q=..., docs: /api/docs/)"
+	@echo "  search:   http://$(HOST):$(PORT)/   (try: blue shirt under \$$50)"
+	@echo "  admin:    http://$(HOST):$(PORT)/admin/   (user: admin, password: admin; playground and status pages inside)"
+	@echo "  API root: http://$(HOST):$(PORT)/api/v1/   (search: /api/v1/search/?q=..., docs: /api/docs/ and /api/redoc/)"
 	@echo "  metrics:  http://$(HOST):$(PORT)/metrics"
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -50,6 +51,11 @@ test: $(STAMP)
 # the API fuzzed from its OpenAPI schema (FUZZ_EXAMPLES per operation and role; var/fuzz/report.json) ...
 fuzz: $(STAMP)
 	$(PY) -m pytest tests/fuzz -p no:cacheprovider
+
+# ... the page, the admin and the API docs in Debian's Chromium through Playwright (tests/browser; screenshots of
+# failures in var/browser/) ...
+browser: $(STAMP)
+	$(PY) -m pytest tests/browser -p no:cacheprovider
 
 # ... and real services stopped or killed under the system (PostgreSQL, Redis, a Celery worker, OpenAI).
 faults: $(STAMP)
