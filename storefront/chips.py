@@ -135,8 +135,9 @@ def _content_tokens(reading: ParsedQuery) -> set[str]:
     return tokens
 
 
-def text_without_filter(text: str, keys: tuple[str, ...]) -> str | None:
-    """The query text without the phrase that stated a hard filter ("under $100", "size M", "in stock").
+def text_without_filter(text: str, keys: tuple[str, ...]) -> tuple[str, str] | None:
+    """The query text without the phrase that stated a hard filter ("under $100", "size M", "in stock"),
+    and that phrase.
 
     The phrase is the shortest run of words, among those that carry no search words, whose removal
     drops exactly that filter: every other filter, soft term and keyword is read as before."""
@@ -176,7 +177,7 @@ def text_without_filter(text: str, keys: tuple[str, ...]) -> str | None:
                 start, found = start - 1, wider
             while filler(end) and (wider := without(start, end + 1)) is not None:
                 end, found = end + 1, wider
-            return found
+            return found, " ".join(words[start:end])
     return None
 
 
@@ -196,6 +197,16 @@ def price_label(low: Any, high: Any, currency: str = "") -> str:
     if high is not None:
         return f"under {money(high, currency)}"
     return f"over {money(low, currency)}"
+
+
+def _filter_label(name: str, reading: ParsedQuery) -> str:
+    if name == "price":
+        currency = str(reading.filters.get("currency") or "")
+        return price_label(reading.filters.get("price_min"), reading.filters.get("price_max"), currency)
+    if name == "size":
+        sizes = reading.filters["size"]
+        return "size " + (", ".join(str(s) for s in sizes) if isinstance(sizes, list) else str(sizes))
+    return "in stock"
 
 
 def _text_chip(query: QueryDict, text: str, label: str, kind: str, edited: str | None) -> Chip:
@@ -221,15 +232,12 @@ def text_chips(query: QueryDict, reading: ParsedQuery | None) -> list[Chip]:
     for name, keys in PARSED_FILTER_CHIPS:
         if not any(key in reading.filters for key in keys):
             continue
-        if name == "price":
-            currency = str(reading.filters.get("currency") or "")
-            label = price_label(reading.filters.get("price_min"), reading.filters.get("price_max"), currency)
-        elif name == "size":
-            sizes = reading.filters["size"]
-            label = "size " + ", ".join(str(s) for s in sizes) if isinstance(sizes, list) else f"size {sizes}"
+        # Labelled with the shopper's own words ("uk 8", not the five sizes that reads as), else with the filter.
+        found = text_without_filter(text, keys)
+        if found is not None:
+            chips.append(_text_chip(query, text, found[1], name, found[0]))
         else:
-            label = "in stock"
-        chips.append(_text_chip(query, text, label, name, text_without_filter(text, keys)))
+            chips.append(_text_chip(query, text, _filter_label(name, reading), name, None))
     return chips
 
 
