@@ -29,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from rest_framework.exceptions import APIException
 
+from embeddings.registry import configured_spaces
 from garments.attributes import ATTRIBUTE_NAMES
 from garments.images import InvalidImageError, open_guarded
 from garments.models import Garment
@@ -121,6 +122,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
 def _upload(request: HttpRequest) -> HttpResponse:
     """Keep the photo for a while and show its results at a GET URL (post, redirect, get)."""
     try:
+        if not _photo_search_available():
+            raise PageError("Search by photo is not available here: no image model is configured.")
         reject_unknown([*request.POST, *request.FILES], POST_FIELDS, "fields")
         serializer = SearchRequestSerializer(data={"q": request.POST.get("q", ""), "image": request.FILES.get("image")})
         if not serializer.is_valid():
@@ -137,6 +140,10 @@ def _upload(request: HttpRequest) -> HttpResponse:
     digest = hashlib.sha256(content).hexdigest()
     cache.set(PHOTO_CACHE_PREFIX + digest, content, timeout=PHOTO_TTL_SECONDS)
     return HttpResponseRedirect(chips.page_url({"photo": [digest], "q": [serializer.validated_data["q"]]}), status=303)
+
+
+def _photo_search_available() -> bool:
+    return "image" in configured_spaces()
 
 
 def _kept_photo(digest: str) -> bytes:
@@ -313,6 +320,7 @@ def _page(
         "photo": params.get("photo", ""),
         "error": error,
         "upload_open": request.method == "POST",
+        "photo_search": _photo_search_available(),
         "photo_minutes": PHOTO_TTL_SECONDS // 60,
         "max_image_mb": settings.SEARCH_MAX_IMAGE_BYTES // (1024 * 1024),
     }

@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from rest_framework.throttling import SimpleRateThrottle
 
 from embeddings import registry
 from embeddings.random_clip import build_random_clip
@@ -124,3 +125,28 @@ def test_a_photo_that_has_gone_from_the_cache_asks_for_it_again(client, photogra
 
     assert response.status_code == 400
     assert "upload it again" in response.content.decode()
+
+
+def test_without_an_image_model_there_is_no_photo_form_and_an_upload_is_a_400(client, catalogue, settings):
+    settings.CLIP_MODEL_PATH = ""
+
+    page = client.get("/").content.decode()
+    response = client.post("/", {"image": upload()})
+
+    assert 'enctype="multipart/form-data"' not in page
+    assert response.status_code == 400
+    assert "not available" in response.content.decode()
+
+
+def test_uploads_count_against_the_image_search_rate(client, photographed, monkeypatch):
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "image_search": "1/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+
+    first = client.post("/", {"image": upload()})
+    second = client.post("/", {"image": upload()})
+    page_of_the_first = client.get(first["Location"])
+
+    assert first.status_code == 303
+    assert second.status_code == 429 and second["Retry-After"]
+    assert page_of_the_first.status_code == 429  # each page of a photo runs the image model again
+    assert client.get("/", {"q": "shirt"}).status_code == 200  # text searches have their own rate
