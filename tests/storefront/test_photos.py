@@ -8,6 +8,8 @@ import pytest
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from garments.images import check_image, store_image
+from garments.models import GarmentImage
 from storefront.photos import CACHE_CONTROL, WIDTHS, served_width, thumbnail_name, thumbnail_url
 from tests.factories import jpeg_bytes
 
@@ -88,3 +90,22 @@ def test_the_url_helper_rounds_up_to_a_served_width():
 
 def test_only_get_and_head_are_answered(client, photographed):
     assert client.post(thumbnail_url(photographed.image_sha256, 160)).status_code == 405
+
+
+def test_an_extra_photo_of_a_garment_is_served_too(client, photographed):
+    checked = check_image(jpeg_bytes(color=(10, 200, 10), size=(400, 300)))
+    GarmentImage.objects.create(garment=photographed, image=store_image(checked), sha256=checked.sha256)
+
+    response = client.get(thumbnail_url(checked.sha256, 160))
+
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.content)).size == (160, 120)
+
+
+def test_a_photo_whose_file_is_gone_is_404_not_500(client, photographed):
+    default_storage.delete(photographed.image.name)
+
+    response = client.get(thumbnail_url(photographed.image_sha256, 320))
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -6,12 +6,15 @@
   var upload = document.querySelector("form[enctype='multipart/form-data']");
   if (upload) {
     var input = upload.querySelector("input[type=file]");
-    var preview = upload.querySelector("img.preview");
+    var preview = document.createElement("img");  // made here: an <img> without a src is not valid HTML
+    preview.className = "preview";
+    preview.hidden = true;
     var maxBytes = Number(upload.getAttribute("data-max-mb") || "0") * 1024 * 1024;
     var note = document.createElement("p");
     note.className = "hint";
     note.setAttribute("role", "status");
     input.insertAdjacentElement("afterend", note);
+    note.insertAdjacentElement("afterend", preview);
     input.addEventListener("change", function () {
       var file = input.files && input.files[0];
       note.textContent = "";
