@@ -128,6 +128,10 @@ class Garment(models.Model):
     ontology_extracted_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Disagreements between extractors, for staff: {"primary_color": {"text": "red", "image": "blue"}}
     ontology_conflicts = models.JSONField(default=dict, blank=True, editable=False)
+    # Why extraction chose each value, for staff and a hit's explanation (a database default, so bulk
+    # writers that name their columns, such as bench/catalogue.py, need not know of it):
+    # {"condition": "fair: 'small stain on cuff'", "size": "ambiguous: men's eu 43, women's eu 42; kept as written"}
+    ontology_evidence = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
     # Raw labels an import brought along: reference and evaluation ground truth, never extractor input.
     source_attributes = models.JSONField(default=dict, blank=True)
 

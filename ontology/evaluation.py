@@ -94,3 +94,56 @@ def evaluate_titles(
                     score.confusions[pair] += 1
                     score.examples.setdefault(pair, row["productDisplayName"])
     return len(rows), rate, scores
+
+
+# Columns of the seller-listings development set (data/seller-listings/README.md) scored per attribute.
+LISTING_ATTRIBUTES = ("condition", "size", "category", "subcategory", "primary_color", "brand", "gender")
+LISTING_COLUMNS = {"id", "language", "currency", "title", "description", "split", *LISTING_ATTRIBUTES}
+
+
+@dataclass
+class ListingMiss:
+    id: str
+    attribute: str
+    label: str
+    extracted: str | None
+    title: str
+
+
+def evaluate_listings(
+    path: Path, *, split: str | None = None
+) -> tuple[int, dict[str, AttributeScore], dict[str, dict[str, AttributeScore]], list[ListingMiss]]:
+    """Extract from title plus description (with the listing's currency) and score against the gold
+    labels; returns rows, scores overall, scores per language, and every miss.
+
+    A blank label means the listing does not say; such rows are left out of that attribute's score.
+    """
+    vocabulary = load_vocabulary()
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = LISTING_COLUMNS - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path} is not a seller-listings CSV: missing columns {sorted(missing)}")
+        rows = [row for row in reader if split in (None, "all") or row["split"] == split]
+    overall = {attribute: AttributeScore() for attribute in LISTING_ATTRIBUTES}
+    by_language: dict[str, dict[str, AttributeScore]] = {}
+    misses: list[ListingMiss] = []
+    for row in rows:
+        found, _ = extract_text(
+            title=row["title"], description=row["description"], currency=row["currency"] or None, vocabulary=vocabulary
+        )
+        language = by_language.setdefault(row["language"], {a: AttributeScore() for a in LISTING_ATTRIBUTES})
+        for attribute in LISTING_ATTRIBUTES:
+            truth = row[attribute].strip()
+            if not truth:
+                continue
+            got = found[attribute].value if attribute in found else None
+            for score in (overall[attribute], language[attribute]):
+                score.n += 1
+                score.covered += got is not None
+                score.correct += got == truth
+            if got != truth:
+                misses.append(ListingMiss(row["id"], attribute, truth, got, row["title"]))
+                if got is not None:
+                    overall[attribute].confusions[(truth, got)] += 1
+    return len(rows), overall, by_language, misses

@@ -10,6 +10,11 @@ vocabulary is soft (colour, material, subcategory, brand, gender, ...): search b
 client may promote it to a filter, because a vocabulary reading can be wrong ("Red Tape" shoes).
 Explicit filters sent by a client win over anything parsed here. Negated terms ("not leather")
 come back separately, for search to demote or exclude.
+
+Seller words read the same way as in listings: "euc levis 501 w32" is condition like_new (soft),
+brand levi's (soft), model "501" (kept in the keywords too) and size w32 (hard). A shoe size whose
+wearer the query does not say ("trainers uk 8") filters on every reading of it: uk 8, and the
+men's and women's EU sizes.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from .extractors.text import scan
-from .sizes import find_sizes
+from .extractors.text import Match, scan
+from .language import detect_language
+from .sizes import KIND_OF_SUBCATEGORY, WEARER_OF_GENDER, SizeContext, find_sizes
 from .vocabulary import Vocabulary, fold, load_vocabulary, tokenize
 
 MAX_QUERY_CHARS = 500  # longer input is cut: a query is a few words, and this bounds the work
@@ -66,6 +72,8 @@ class ParsedQuery:
     # The words full-text search should look for: the text without price, size and stock phrases,
     # stopwords or negated terms ("not leather" must not require "leather").
     keywords: list[str] = field(default_factory=list)
+    # A model name or number right after a brand ("levis 501", "dr martens 1460"), as written.
+    model: str = ""
 
     def soft_values(self, attribute: str) -> list[str]:
         return [term.value for term in self.soft if term.attribute == attribute]
@@ -157,17 +165,23 @@ def parse_query(text: str, *, vocabulary: Vocabulary | None = None) -> ParsedQue
         parsed.filters["status"] = "available"
         working = _IN_STOCK.sub(" ", working)
     tokens = tokenize(working)
-    matches = scan(tokens, vocabulary, "query")
-    subcategories = [value for match in matches for value in match.values if value.section == "subcategory"]
-    footwear = any(value.category == "footwear" for value in subcategories)
-    women = any(value.canonical == "women" for match in matches for value in match.values)
-    sizes = find_sizes(working, vocabulary, footwear=footwear, women=women)
+    language = detect_language(tokens, vocabulary)
+    matches = scan(tokens, vocabulary, "query", language)
+    currency = parsed.filters.get("currency") or (None if language == "en" else "EUR")  # "taille 38" is EU
+    sizes = find_sizes(working, vocabulary, context=_size_context(matches, currency))
     if sizes:
-        parsed.filters["size"] = [size.value for size in sizes]
+        parsed.filters["size"] = list(
+            dict.fromkeys(
+                value
+                for size in sizes
+                for value in (size.value, *(reading.split("'s ", 1)[-1] for reading in size.alternatives))
+            )
+        )
         for size in sizes:
             working = working[: size.start] + " " * (size.end - size.start) + working[size.end :]
         tokens = tokenize(working)
-        matches = scan(tokens, vocabulary, "query")
+        matches = scan(tokens, vocabulary, "query", language)
+    parsed.model = _model(tokens, matches)
     consumed: set[int] = set()
     negated_tokens: set[int] = set()
     colours_seen = 0
@@ -205,6 +219,30 @@ def parse_query(text: str, *, vocabulary: Vocabulary | None = None) -> ParsedQue
     )
     parsed.soft = _dedupe(parsed.soft)
     return parsed
+
+
+def _size_context(matches: list[Match], currency: object) -> SizeContext:
+    """What the query says about the garment and wearer, for reading its size."""
+    values = [value for match in matches if not match.negated for value in match.values]
+    subcategories = [value for value in values if value.section == "subcategory"]
+    genders = [value.canonical for value in values if value.section == "gender"]
+    footwear = any(v.category == "footwear" for v in subcategories) or any(
+        v.section == "category" and v.canonical == "footwear" for v in values
+    )
+    kind = KIND_OF_SUBCATEGORY.get(subcategories[-1].canonical) if subcategories else None
+    wearer = WEARER_OF_GENDER.get(genders[0]) if len(set(genders)) == 1 else None
+    return SizeContext(footwear=footwear, wearer=wearer, currency=currency if isinstance(currency, str) else None,
+                       kind=kind)  # fmt: skip
+
+
+def _model(tokens: list[str], matches: list[Match]) -> str:
+    """A model number or name written right after a brand: a token with a digit ("501", "1460", "af1")."""
+    for match in matches:
+        if any(value.section == "brand" for value in match.values) and match.end < len(tokens):
+            following = tokens[match.end]
+            if any(ch.isdigit() for ch in following) and len(following) <= 12:
+                return following
+    return ""
 
 
 def _dedupe(terms: list[SoftTerm]) -> list[SoftTerm]:

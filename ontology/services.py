@@ -42,7 +42,7 @@ from .metrics import ontology_extraction_confidence, ontology_extraction_failure
 from .vocabulary import Vocabulary, load_vocabulary
 
 logger = logging.getLogger(__name__)
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2  # 2: descriptions, currency, languages, condition grading with evidence
 EXTRACTED_SOURCES = {AttributeSource.EXTRACTED, AttributeSource.IMAGE, AttributeSource.LLM}
 # The key under Garment.embedding_errors that holds the last failed extraction, beside the spaces':
 # {"message": str, "source_hash": ontology_input_hash, "at": iso time}; removed by the next success.
@@ -53,7 +53,8 @@ ERROR_KEY = "ontology"
 LLM_CONSECUTIVE_FAILURES_TO_STOP = 3
 _READ_FIELDS = ("title", "description", "image", "image_sha256", "ontology_input_hash", "ontology_extracted_hash",
                 "ontology_version", "ontology_extracted_at", "ontology_confidence", "ontology_source",
-                "ontology_locked", "ontology_conflicts", "text_content_hash", "embedding_errors",
+                "ontology_locked", "ontology_conflicts", "ontology_evidence", "text_content_hash", "embedding_errors",
+                "currency",
                 *ATTRIBUTE_NAMES)  # fmt: skip
 
 
@@ -101,7 +102,11 @@ def extract_candidates(
 ) -> tuple[dict[str, Extraction], dict[str, object]]:
     """The best value per attribute from every extractor, and the conflicts between them."""
     found, _ = extract_text(
-        title=garment.title, description=garment.description, brand=_stated_brand(garment), vocabulary=vocabulary
+        title=garment.title,
+        description=garment.description,
+        brand=_stated_brand(garment),
+        currency=garment.currency or None,
+        vocabulary=vocabulary,
     )
     if llm is not None:
         for attribute, extraction in llm.extract(title=garment.title, description=garment.description).items():
@@ -115,6 +120,16 @@ def extract_candidates(
         elif vocabulary.color_family(words.value) != vocabulary.color_family(photo.value):
             conflicts["primary_color"] = {"text": words.value, "image": photo.value}
     return found, conflicts
+
+
+def evidence_of(garment: Garment, found: dict[str, Extraction]) -> dict[str, str]:
+    """Why each extracted value was chosen ("fair: 'small stain on cuff'"), for the attributes the
+    garment now holds from extraction; staff and catalogue values carry no evidence."""
+    return {
+        name: extraction.evidence
+        for name, extraction in found.items()
+        if garment.ontology_source.get(name) in EXTRACTED_SOURCES and getattr(garment, name) == extraction.value
+    }
 
 
 def _merge(garment: Garment, found: dict[str, Extraction]) -> dict[str, AttributeValue]:
@@ -135,6 +150,7 @@ _WRITE_FIELDS = [
     "ontology_confidence",
     "ontology_source",
     "ontology_conflicts",
+    "ontology_evidence",
     "ontology_input_hash",
     "ontology_extracted_hash",
     "ontology_version",
@@ -249,6 +265,7 @@ def extract_garments(*, garment_ids: Sequence[int], force: bool = False) -> Extr
                 continue  # counted below with the deleted ones
             changed = apply_attributes(current, _merge(current, found))
             current.ontology_conflicts = conflicts
+            current.ontology_evidence = evidence_of(current, found)
             current.ontology_input_hash = current.ontology_extracted_hash = input_hash
             current.ontology_version, current.ontology_extracted_at = version, now
             current.embedding_errors = {k: v for k, v in current.embedding_errors.items() if k != ERROR_KEY}

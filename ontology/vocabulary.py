@@ -2,7 +2,10 @@
 
 One vocabulary section per attribute, except `color`, which serves primary_color and
 secondary_color. Surface forms are compiled into a phrase table keyed by token tuples, so
-extraction and query parsing are one longest-match scan over tokens.
+extraction and query parsing are one longest-match scan over tokens. Words in French, Spanish,
+German and Italian join the same table, except the few that mean something else in English
+(`language_gated`), which sit in a table per language and match only in a listing read as that
+language.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ SYNONYMS_ONLY = {"sleeve_length"}
 # Sections matched only in an explicit context by ontology.sizes (a bare "m" or "small" is no size).
 CONTEXT_ONLY = {"size"}
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+LANGUAGES = ("fr", "es", "de", "it")
+# German garment and colour words also name the head of a compound ("Jeansjacke", "hellgrau"); the
+# head must be at least this long so that short words do not match inside unrelated ones.
+MIN_COMPOUND_HEAD = 4
 
 
 class VocabularyError(ValueError):
@@ -65,7 +72,7 @@ class VocabularyError(ValueError):
 
 def fold(text: str) -> str:
     """Lowercase ASCII: accents dropped (Lakmé -> lakme), curly apostrophes straightened."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u00df", "ss")  # Weiß -> weiss
     decomposed = unicodedata.normalize("NFKD", text)
     return decomposed.encode("ascii", "ignore").decode().lower()
 
@@ -101,6 +108,8 @@ class Value:
     occasion: str | None = None
     family: str | None = None
     rgb: tuple[int, int, int] | None = None
+    languages: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    flaws: tuple[str, ...] = ()  # condition only: disclosed defects that cap the grade
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,29 @@ class Vocabulary:
     phrases: dict[tuple[str, ...], tuple[Value, ...]]
     max_phrase_tokens: int
     _aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Forms that match only in a listing of that language ("robe" in French), over the shared table.
+    language_phrases: dict[str, dict[tuple[str, ...], tuple[Value, ...]]] = field(default_factory=dict)
+    # Every token of each language's forms, for telling the language of a listing.
+    language_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    # German compound heads ("jacke" in "Jeansjacke") -> values.
+    compound_heads: dict[str, tuple[Value, ...]] = field(default_factory=dict)
+    # Condition forms that are disclosed flaws rather than statements of a grade.
+    flaw_forms: frozenset[tuple[str, ...]] = frozenset()
+
+    def lookup(self, form: tuple[str, ...], language: str = "en") -> tuple[Value, ...] | None:
+        """The values a token phrase stands for in a listing of `language` (its own words first)."""
+        own = self.language_phrases.get(language)
+        if own and form in own:
+            return own[form]
+        return self.phrases.get(form)
+
+    def compound_head(self, token: str) -> tuple[Value, ...] | None:
+        """The values of the longest German head word `token` ends with ("winterjacke" -> jacket)."""
+        for start in range(1, len(token) - MIN_COMPOUND_HEAD + 1):
+            found = self.compound_heads.get(token[start:])
+            if found:
+                return found
+        return None
 
     def value(self, section: str, canonical: str) -> Value | None:
         return self.values.get(section, {}).get(canonical)
@@ -130,9 +162,12 @@ class Vocabulary:
                 "fills": list(SECTIONS[section]),
                 "values": [
                     {
-                        key: getattr(value, key)
-                        for key in ("canonical", "synonyms", "category", "gender", "occasion", "family")
-                        if getattr(value, key) not in (None, ())
+                        **{
+                            key: getattr(value, key)
+                            for key in ("canonical", "synonyms", "category", "gender", "occasion", "family", "flaws")
+                            if getattr(value, key) not in (None, ())
+                        },
+                        **{language: list(forms) for language, forms in value.languages.items()},
                     }
                     for value in values.values()
                 ],
@@ -152,14 +187,21 @@ def _parse_value(section: str, canonical: str, raw: Any) -> Value:
     if not isinstance(raw, dict):
         raise VocabularyError(f"[{section}] {canonical!r}: expected a table such as {{ synonyms = [...] }}")
     allowed = {"synonyms", "category", "gender", "occasion"} if section == "subcategory" else {"synonyms"}
+    if section == "brand":
+        allowed = {"synonyms", "gender"}  # the usual wearer of a single-gender label
     if section == "color":
         allowed = {"synonyms", "family", "rgb"}
+    if section == "condition":
+        allowed = {"synonyms", "flaws"}
+    allowed |= set(LANGUAGES)
     unknown = set(raw) - allowed
     if unknown:
         raise VocabularyError(f"[{section}] {canonical!r}: unknown keys {sorted(unknown)}")
+    for key in ("synonyms", "flaws", *LANGUAGES):
+        forms = raw.get(key, [])
+        if not isinstance(forms, list) or not all(isinstance(s, str) and s.strip() for s in forms):
+            raise VocabularyError(f"[{section}] {canonical!r}: {key} must be a list of non-empty strings")
     synonyms = raw.get("synonyms", [])
-    if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
-        raise VocabularyError(f"[{section}] {canonical!r}: synonyms must be a list of non-empty strings")
     rgb = raw.get("rgb")
     if section == "color":
         if raw.get("family") not in COLOR_FAMILIES:
@@ -175,10 +217,15 @@ def _parse_value(section: str, canonical: str, raw: Any) -> Value:
         occasion=raw.get("occasion"),
         family=raw.get("family"),
         rgb=tuple(rgb) if rgb else None,
+        languages={language: tuple(raw[language]) for language in LANGUAGES if raw.get(language)},
+        flaws=tuple(raw.get("flaws", [])),
     )
 
 
 def _check_references(values: dict[str, dict[str, Value]]) -> None:
+    for value in values["brand"].values():
+        if value.gender is not None and value.gender not in values["gender"]:
+            raise VocabularyError(f"[brand] {value.canonical!r}: gender {value.gender!r} is not in [gender]")
     for value in values["subcategory"].values():
         for key, section in (("category", "category"), ("gender", "gender"), ("occasion", "occasion")):
             reference = getattr(value, key)
@@ -193,7 +240,7 @@ def build_vocabulary(data: dict[str, Any]) -> Vocabulary:
     version = data.get("version")
     if not isinstance(version, int) or version < 1:
         raise VocabularyError("the vocabulary needs an integer `version` >= 1")
-    unknown = set(data) - set(SECTIONS) - {"version"}
+    unknown = set(data) - set(SECTIONS) - {"version", "language_gated"}
     if unknown:
         raise VocabularyError(f"unknown sections {sorted(unknown)}; expected {sorted(SECTIONS)}")
     missing = set(SECTIONS) - set(data)
@@ -208,12 +255,37 @@ def build_vocabulary(data: dict[str, Any]) -> Vocabulary:
         for section in SECTIONS
     }
     _check_references(values)
+    gated_raw = data.get("language_gated", [])
+    if not isinstance(gated_raw, list) or not all(isinstance(g, str) for g in gated_raw):
+        raise VocabularyError("`language_gated` must be a list of words")
+    gated = {tuple(tokenize(form)) for form in gated_raw}
     phrases: dict[tuple[str, ...], list[Value]] = {}
     aliases: dict[str, dict[str, str]] = {section: {} for section in SECTIONS}
+    language_phrases: dict[str, dict[tuple[str, ...], list[Value]]] = {language: {} for language in LANGUAGES}
+    language_words: dict[str, set[str]] = {language: set() for language in LANGUAGES}
+    compound_heads: dict[str, list[Value]] = {}
+    flaw_forms: set[tuple[str, ...]] = set()
+    english_forms: set[tuple[str, ...]] = set()
     for section, section_values in values.items():
         owner: dict[tuple[str, ...], str] = {}
         for value in section_values.values():
-            forms = [tuple(tokenize(form)) for form in value.synonyms]
+            flaws = [tuple(tokenize(form)) for form in value.flaws]
+            flaw_forms.update(flaws)
+            forms = [tuple(tokenize(form)) for form in value.synonyms] + flaws
+            english_forms.update([*forms, tuple(tokenize(value.canonical))])
+            for language, language_forms in value.languages.items():
+                for form in (tuple(tokenize(text)) for text in language_forms):
+                    if form in gated:
+                        language_phrases[language].setdefault(form, []).append(value)
+                    else:  # a gated word is the ambiguous one: it says nothing of the language
+                        language_words[language].update(form)
+                        if form not in forms:
+                            forms.append(form)
+                    head = (
+                        form[0] if language == "de" and section in ("subcategory", "color") and len(form) == 1 else ""
+                    )
+                    if len(head) >= MIN_COMPOUND_HEAD and value not in compound_heads.get(head, []):
+                        compound_heads.setdefault(head, []).append(value)
             canonical_form = tuple(tokenize(value.canonical))
             aliases[section][" ".join(canonical_form)] = value.canonical
             for form in forms:
@@ -236,12 +308,23 @@ def build_vocabulary(data: dict[str, Any]) -> Vocabulary:
                 owner[form] = value.canonical
                 if section not in CONTEXT_ONLY:
                     phrases.setdefault(form, []).append(value)
+    # A word shared with English ("top", "jeans") or of one or two letters says nothing of the language.
+    english_words = {token for form in english_forms for token in form} | {
+        token for words in language_words.values() for token in words if len(token) <= 2
+    }
     return Vocabulary(
         version=version,
         values=values,
         phrases={form: tuple(found) for form, found in phrases.items()},
-        max_phrase_tokens=max(len(form) for form in phrases),
+        max_phrase_tokens=max(len(form) for form in [*phrases, *(f for t in language_phrases.values() for f in t)]),
         _aliases=aliases,
+        language_phrases={
+            language: {form: tuple(found) for form, found in table.items()}
+            for language, table in language_phrases.items()
+        },
+        language_words={language: frozenset(words - english_words) for language, words in language_words.items()},
+        compound_heads={head: tuple(found) for head, found in compound_heads.items()},
+        flaw_forms=frozenset(flaw_forms),
     )
 
 

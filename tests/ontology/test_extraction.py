@@ -43,7 +43,10 @@ def values(title: str, **kwargs: Any) -> dict[str, str]:
         ("Short dress", {"subcategory": "dress"}),
         ("Polo T-shirt", {"subcategory": "t-shirt"}),
         ("Mango polka dot blouse size S", {"brand": "mango", "pattern": "polka dot", "size": "s"}),
-        ("Nike running shoes UK 8", {"size": "eu 41", "category": "footwear"}),
+        # a UK 8 is EU 42 on the men's chart and EU 41 on the women's: with no wearer stated it stays UK 8
+        ("Nike running shoes UK 8", {"size": "uk 8", "category": "footwear"}),
+        ("Nike men's running shoes UK 9", {"size": "eu 43", "category": "footwear"}),
+        ("Nike women's running shoes UK 8", {"size": "eu 41", "category": "footwear"}),
     ],
 )
 def test_phrasing_variants_and_synonyms(title, expected):

@@ -37,7 +37,12 @@ D = Decimal
         ("jacket 40€", {"price_max": D("40"), "currency": "EUR"}),
         ("€30 heels", {"price_max": D("30"), "currency": "EUR"}),
         ("red wool midi skirt size M under 30 euros", {"price_max": D("30"), "currency": "EUR", "size": ["m"]}),
-        ("sneakers uk 8", {"size": ["eu 41"]}),
+        # no wearer stated: the size as written and both charts' EU readings (men's 42, women's 41)
+        ("sneakers uk 8", {"size": ["uk 8", "eu 42", "eu 41"]}),
+        ("mens trainers uk 9", {"size": ["eu 43"]}),
+        ("jeans w32 l30", {"size": ["w32 l30"]}),
+        ("kids coat 5-6y", {"size": ["age 5-6"]}),
+        ("robe taille 38", {"size": ["eu 38"]}),
         ("heels us 7 women", {"size": ["eu 38"]}),
         ("jeans w32", {"size": ["w32"]}),
         ("xl hoodie", {"size": ["xl"]}),

@@ -1,4 +1,9 @@
-"""manage.py evaluate_ontology --csv PATH [--json]: title-only extraction scored against Myntra labels."""
+"""manage.py evaluate_ontology: extraction scored against labels.
+
+--csv PATH: title-only extraction against a Myntra-format catalogue's labels.
+--listings PATH [--split tune|report|all]: title plus description against the seller-listings
+development set (data/seller-listings), overall and per language.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ontology.evaluation import evaluate_titles
+from ontology.evaluation import evaluate_listings, evaluate_titles
 
 CONFUSIONS_SHOWN = 10
 
@@ -18,7 +23,12 @@ class Command(BaseCommand):
     help = "Extract attributes from each title alone and score them against the catalogue's labels."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--csv", type=Path, required=True, help="a Myntra-format styles CSV")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--csv", type=Path, help="a Myntra-format styles CSV")
+        source.add_argument("--listings", type=Path, help="a seller-listings CSV (data/seller-listings/listings.csv)")
+        parser.add_argument(
+            "--split", choices=["tune", "report", "all"], default="report", help="which part of the listings to score"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument("--limit", type=int, default=None)
         parser.add_argument(
@@ -28,6 +38,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["listings"] is not None:
+            self._listings(options["listings"], options["split"], as_json=options["json"])
+            return
         path: Path = options["csv"]
         if not path.is_file():
             raise CommandError(f"{path} is not a file")
@@ -67,3 +80,31 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  {item['count']:5} {item['label']} -> {item['extracted']}   e.g. {item['example']!r}"
                 )
+
+    def _listings(self, path: Path, split: str, *, as_json: bool) -> None:
+        if not path.is_file():
+            raise CommandError(f"{path} is not a file")
+        try:
+            rows, overall, by_language, _ = evaluate_listings(path, split=split)
+        except (ValueError, UnicodeDecodeError, KeyError) as exc:
+            raise CommandError(str(exc)) from exc
+        result: dict[str, Any] = {
+            "rows": rows,
+            "split": split,
+            "attributes": {attribute: score.as_dict() for attribute, score in overall.items()},
+            "languages": {
+                language: {attribute: score.as_dict() for attribute, score in scores.items()}
+                for language, scores in sorted(by_language.items())
+            },
+        }
+        if as_json:
+            self.stdout.write(json.dumps(result))
+            return
+        self.stdout.write(f"{rows} listings ({split}), title and description")
+        for attribute, values in result["attributes"].items():
+            self.stdout.write(
+                f"  {attribute:14} accuracy {values['accuracy']}  coverage {values['coverage']}  n {values['n']}"
+            )
+        for language, scores in result["languages"].items():
+            cells = "  ".join(f"{a} {v['accuracy']}/{v['coverage']}" for a, v in scores.items() if v["n"])
+            self.stdout.write(f"  [{language}] {cells}")
