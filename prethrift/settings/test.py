@@ -3,6 +3,7 @@
 import tempfile
 from pathlib import Path
 
+from .base import env
 from .local import *
 
 DEBUG = False
@@ -27,8 +28,9 @@ ONTOLOGY_EXTRACT_ON_SAVE = False
 # Two cores here: the suite runs one model call at a time.
 EMBEDDINGS_TORCH_THREADS = 2
 
-# The suite runs under base.py's default (search needs a sign-in); tests of a public storefront turn it on.
-SEARCH_ALLOW_ANONYMOUS = False
+# The suite runs under base.py's default (search needs a sign-in), not the demo's; tests of a public storefront
+# turn it on (the servers some tests start, through the environment).
+SEARCH_ALLOW_ANONYMOUS = env.bool("SEARCH_ALLOW_ANONYMOUS", default=False)
 
 SETTINGS_MODE = "test"
 # Static files come from the app folders (no collectstatic in tests).
