@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo setup-demo serve test browser fuzz faults soak audit lint format migrations-check promtool alerts-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
+.PHONY: install demo setup-demo serve test browser screenshots fuzz faults soak audit lint format migrations-check promtool alerts-check benchmark benchmark-search benchmark-deps benchmark-compare stop-db clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ fuzz: $(STAMP)
 # failures in var/browser/) ...
 browser: $(STAMP)
 	$(PY) -m pytest tests/browser -p no:cacheprovider
+
+# docs/img/*.png from a running `make demo` (docs/screenshots.py).
+screenshots: $(STAMP)
+	$(PY) docs/screenshots.py --url http://$(HOST):$(PORT)
 
 # ... and real services stopped or killed under the system (PostgreSQL, Redis, a Celery worker, OpenAI).
 faults: $(STAMP)
