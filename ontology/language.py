@@ -175,11 +175,34 @@ CUES: dict[str, frozenset[str]] = {
 }
 
 
+_WORDS: dict[int, dict[str, frozenset[str]]] = {}
+
+
+def _words(vocabulary: Vocabulary) -> dict[str, frozenset[str]]:
+    """Each language's cue words and vocabulary words, built once per loaded vocabulary."""
+    key = id(vocabulary)
+    if key not in _WORDS:
+        _WORDS[key] = {
+            language: CUES[language] | vocabulary.language_words.get(language, frozenset()) for language in LANGUAGES
+        }
+    return _WORDS[key]
+
+
 def detect_language(tokens: list[str], vocabulary: Vocabulary) -> str:
-    """'en', 'fr', 'es', 'de' or 'it': the language whose cue words the tokens hold most (English on ties)."""
+    """'en', 'fr', 'es', 'de' or 'it': the language whose cue words the tokens hold most (English on ties).
+
+    A word that means something else in English ("gonna", "rock") never makes a listing foreign, but
+    breaks a tie between two languages ("gonna verde": Italian, not Spanish)."""
     scores = {"en": sum(token in CUES["en"] for token in tokens)}
+    gated: dict[str, int] = {}
+    words_of = _words(vocabulary)
     for language in LANGUAGES:
-        words = CUES[language] | vocabulary.language_words.get(language, frozenset())
+        words = words_of[language]
         scores[language] = sum(token in words for token in tokens)
-    best = max(LANGUAGES, key=lambda language: scores[language])
+        if scores[language]:
+            own = vocabulary.language_phrases.get(language, {})
+            gated[language] = sum((token,) in own for token in tokens)
+        else:
+            gated[language] = 0
+    best = max(LANGUAGES, key=lambda language: (scores[language], gated[language]))
     return best if scores[best] > scores["en"] else "en"

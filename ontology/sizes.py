@@ -59,10 +59,13 @@ SIZE_WORDS = (
 )
 # Words after which a bare title number or letter is a size: the garment, gender, colour and the like.
 ANCHOR_SECTIONS = {"subcategory", "category", "gender", "color", "material", "pattern", "fit"}
+# Words that may follow a bare title letter size ("mens M navy", "tee S striped", "top L NWT").
+DESCRIBING_SECTIONS = {"color", "pattern", "material", "fit", "condition", "style", "era", "sleeve_length"}
 # Rank of a reading: stated sizes before a bare title number, so "blouse 2 ... = UK 10" reads UK 10.
 EXPLICIT, BARE = 0, 1
 
 _NUM = r"(\d{1,2}(?:\.5)?)"
+_DIGIT = re.compile(r"\d")
 _UNIT_YEARS = r"(?:y|yr|yrs|year|years|ans|anos|anni|jahre)"
 _UNIT_MONTHS = r"(?:m|mth|mths|month|months|mois|meses|mesi|monate)"
 _LENGTH = r"(?:\s?(r|s|l|reg|regular|short|long|petite|p|tall)\b)"
@@ -96,7 +99,7 @@ def uk_to_eu_shoe(uk: float, *, wearer: str = WOMEN) -> float | None:
     """EU shoe size of an adult UK size by the wearer's chart; None off the chart."""
     if wearer == MEN:
         return MENS_UK_TO_EU.get(uk)
-    return uk + WOMENS_UK_OFFSET if 1 <= uk <= 10 else None
+    return uk + WOMENS_UK_OFFSET if 2 <= uk <= 10 else None
 
 
 def us_to_eu_shoe(us: float, *, women: bool) -> float | None:
@@ -179,8 +182,8 @@ def _explicit(folded: str, context: SizeContext) -> list[SizeMatch]:
     for match in re.finditer(rf"\b{waist}\s*waist(?:ed)?\b|\bwaist\s*:?\s*{waist}", folded):
         add(match, f"w{match.group(1) or match.group(2)}")
     chest = r"(3[0-9]|4[0-9]|5[0-4])(?:\s?(?:\"|in|inch|inches))?"
-    for match in re.finditer(rf"\b{chest}\s*chest\b|\bchest\s*:?\s*{chest}\b", folded):
-        add(match, f"chest {match.group(1) or match.group(2)}")
+    for match in re.finditer(rf"\b{chest}\s*chest\b|\bchest\s*:?\s*{chest}(?:\s(regular|short|long))?\b", folded):
+        add(match, f"chest {match.group(1) or match.group(2)}" + (f" {match.group(3)}" if match.group(3) else ""))
     collar = r"(1[3-9](?:\.5)?)(?:\s?(?:\"|in|inch))?"
     for match in re.finditer(
         rf"\b{collar}\s*(?:collar|neck)\b|\b(?:collar|neck)\s*(?:size)?\s*:?\s*{collar}\b", folded
@@ -225,20 +228,22 @@ def _explicit(folded: str, context: SizeContext) -> list[SizeMatch]:
         for match in re.finditer(r"\bc\s?(\d{1,2})\b|\b(\d{1,2})\s?c\b", folded):
             add(match, f"us {match.group(1) or match.group(2)}c")
     if context.kind == "hat":
-        for match in re.finditer(r"\b([6-8])\s([1-7]/8|1/4|1/2|3/4)\b", folded):
+        for match in re.finditer(r"\b(?:hat\s)?([6-8])\s([1-7]/8|1/4|1/2|3/4)(?!\w)", folded):
             add(match, f"hat {match.group(1)} {match.group(2)}")
-        for match in re.finditer(r"\b(5\d|6[0-4])\s?cm\b", folded):
+        for match in re.finditer(r"\b(?:hat\s)?(5\d|6[0-4])\s?cm\b", folded):
             add(match, f"hat {match.group(1)}cm")
     if context.kind == "belt":
-        for match in re.finditer(r"\b([6-9]\d|1[0-3]\d)\s?cm\b", folded):
+        for match in re.finditer(r"\b(?:belt\s)?([6-9]\d|1[0-3]\d)\s?cm\b", folded):
             add(match, f"belt {match.group(1)}cm")
+        for match in re.finditer(r"\bbelt\s(2[4-9]|3\d|4[0-8])\b(?!\s?cm)", folded):
+            add(match, f"belt {match.group(1)}")
     # systems: "UK 10", "10 UK", "EU 38", "US 8", "UK 10-12", "US 4 short", "US 11C"
     for match in re.finditer(r"\b(eu|uk|us|fr|it)\s*-?\s*(\d{1,2})\s?-\s?(\d{1,2})\b", folded):
         system = {"fr": "eu", "it": "eu"}.get(match.group(1), match.group(1))
         add(match, f"{system} {match.group(2)}-{match.group(3)}")
     for pattern, order in (
-        (rf"\b(eu|uk|us|fr|it)\s*-?\s*{_NUM}(c|y)?{_LENGTH}?", "system_first"),
-        (rf"\b{_NUM}\s*(eu|uk|us)\b", "number_first"),
+        (rf"\b(eu|uk|us|fr|it)\s*-?\s*(?:size\s*)?{_NUM}(c|y)?{_LENGTH}?", "system_first"),
+        (rf"\b{_NUM}\s*(eu|uk|us)\b(?!\s*-?\s*(?:size\s*)?\d)", "number_first"),  # not "Force 1 UK 9"
     ):
         for match in re.finditer(pattern, folded):
             if order == "system_first":
@@ -337,9 +342,14 @@ def _bare_in_title(
             value, alternatives = _read_number(word, context, length=match.group(2))
             found.append(SizeMatch(value, match.start(), match.end(), BARE, alternatives))
         elif (canonical := vocabulary.canonical("size", word)) and match.group(2) is None:
-            following = tokenize(folded[match.end() :])[:1]
-            if following and not any(v.section == "color" for v in vocabulary.phrases.get(tuple(following), ())):
-                continue  # "Women Small Beads Clutch": a letter is a size at the end or before a colour
+            following = tokenize(folded[match.end() :])[:2]
+            describes = {
+                value.section
+                for form in (tuple(following[:1]), tuple(following))
+                for value in vocabulary.phrases.get(form, ())
+            } & DESCRIBING_SECTIONS
+            if following and not describes:
+                continue  # "Women Small Beads Clutch": a letter is a size at the end or before "navy", "NWT"
             found.append(SizeMatch(canonical, match.start(), match.end(1), BARE))
     return found
 
@@ -359,8 +369,10 @@ def find_sizes(
     """
     if context is None:
         context = SizeContext(footwear=footwear, wearer=WOMEN if women else None)
+    if not text.strip():
+        return []
     folded = fold(text)
-    found = _explicit(folded, context)
+    found = _explicit(folded, context) if _DIGIT.search(folded) else []  # every form there has a digit
     found = _without_overlaps(found)
     taken = [(m.start, m.end) for m in found]
     found += _size_words(folded, context, vocabulary, taken)

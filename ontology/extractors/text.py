@@ -322,6 +322,8 @@ def _condition(matches: list[Match], texts: dict[str, str], vocabulary: Vocabula
         for match in matches
         if match.negated and match.form in vocabulary.flaw_forms
     ]
+    if not found and not denied:
+        return None
     clauses_by_field: dict[str, list[Clause]] = {field: clauses(text) for field, text in texts.items()}
     return grade_condition(found, clauses_by_field, vocabulary, denied)
 
