@@ -312,6 +312,7 @@ def build_vocabulary(data: dict[str, Any]) -> Vocabulary:
     english_words = {token for form in english_forms for token in form} | {
         token for words in language_words.values() for token in words if len(token) <= 2
     }
+    english_words |= {form[0] for form in gated if len(form) == 1}  # "marine" of "bleu marine" is gated too
     return Vocabulary(
         version=version,
         values=values,

@@ -42,7 +42,6 @@ NEGATION_LIST_WORDS = {"or", "and", "nor", "ou", "o", "y", "ni", "oder", "und", 
 NEGATING_SUFFIXES = {"free"}
 # Brands whose names are everyday words: read in a title only ("worn next to skin", "cos it's small").
 TITLE_ONLY_BRANDS = {"next", "cos", "loft", "express", "theory", "coach", "hunter", "guess", "supreme", "palace"}
-COSMETICS = {"beauty", "fragrance"}
 CLOTHING = {"tops", "bottoms", "dresses", "outerwear", "swimwear", "sleepwear"}
 # One-word flaws a title states plainly ("FLAWED", "stained"); other one-word flaws there may be names.
 TITLE_FLAWS = {"flawed", "flaws", "flaw", "stained", "stains", "damaged", "holes", "faded", "ripped", "torn", "defect",
@@ -133,14 +132,9 @@ def _values(matches: list[Match], section: str) -> list[tuple[Value, Match]]:
 
 
 def _garment_words(matches: list[Match]) -> list[tuple[Value, Match]]:
-    """Garment kinds named, leaving out a word that is also a colour, or a make-up word, when a garment
-    is named beside it ("tulle skirt in blush": a skirt, not the make-up)."""
+    """Garment kinds named, leaving out a word that is also a colour when another garment is named."""
     found = _distinct(_values(matches, "subcategory"))
-    plain = [
-        (v, m)
-        for v, m in found
-        if not any(other.section == "color" for other in m.values) and v.category not in COSMETICS
-    ]
+    plain = [(v, m) for v, m in found if not any(other.section == "color" for other in m.values)]
     return plain or found
 
 
@@ -162,7 +156,8 @@ def _distinct(found: list[tuple[Value, Match]]) -> list[tuple[Value, Match]]:
 
 
 def _is_add_on(match: Match, tokens: list[str]) -> bool:
-    return match.start > 0 and tokens[match.start - 1] in {"with", "plus", "including", "incl"}
+    """Not the garment itself: an add-on ("with chain") or a shade ("skirt in blush")."""
+    return match.start > 0 and tokens[match.start - 1] in {"with", "plus", "including", "incl", "in"}
 
 
 def _leads_a_name(match: Match, matches: list[Match], tokens: list[str]) -> bool:

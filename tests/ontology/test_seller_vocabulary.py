@@ -143,6 +143,6 @@ def test_a_brand_that_is_an_everyday_word_is_read_in_a_title_only():
     assert values("Next black t-shirt").get("brand") == "next"
 
 
-def test_a_word_that_is_both_a_colour_and_a_garment_is_the_colour_beside_another_garment():
-    assert values("Tulle midi skirt blush", currency="USD")["subcategory"] == "skirt"
+def test_a_garment_word_after_in_is_a_shade_not_the_garment():
+    assert values("Tulle midi skirt in blush", currency="USD")["subcategory"] == "skirt"
     assert values("Lakme Absolute Blush")["subcategory"] == "blush"
