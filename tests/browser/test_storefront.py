@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.browser.photos import decoded_images
+
 PHOTO = Path(__file__).resolve().parents[2] / "data" / "sample" / "images" / "10005.jpg"
 
 
@@ -13,19 +15,9 @@ def card_ids(page: Any) -> list[str]:
     return page.locator("li.card").evaluate_all("cards => cards.map(card => card.id)")
 
 
-# Waits for every card photo to load or fail (lazy ones are asked for now); wait_for_function would evaluate a
-# string, which the page's CSP (no 'unsafe-eval') refuses.
-SETTLED = """imgs => Promise.all(imgs.map(img => {
-    img.loading = "eager";
-    return img.complete ? 0 : new Promise(done => {
-        img.addEventListener("load", done); img.addEventListener("error", done);
-    });
-})).then(() => imgs.filter(img => img.naturalWidth > 0).length)"""
-
-
 def loaded_photos(page: Any) -> int:
     """How many card photos the browser decoded (a broken or blocked image has naturalWidth 0)."""
-    return int(page.locator("li.card img").evaluate_all(SETTLED))
+    return decoded_images(page.locator("li.card img"))
 
 
 def search(page: Any, text: str) -> None:

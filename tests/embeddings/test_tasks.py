@@ -27,7 +27,7 @@ from garments.services import garment_create, garment_update
 from prethrift import embedded_db
 from prethrift.celery import app
 from tests.factories import jpeg_bytes
-from tests.services import redis_available
+from tests.services import redis_available, use_celery_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -83,13 +83,6 @@ def test_an_inline_failure_never_undoes_the_save(enqueue_on_save, clip_configure
     assert "unreadable image" in garment.embedding_errors["image"]["message"]
 
 
-def _use_broker(url: str, *, eager: bool) -> None:
-    """Point this process's Celery app at `url`, dropping pooled connections and producers to the old one."""
-    app.pool.force_close_all()  # type: ignore[attr-defined]
-    app.conf.update(broker_url=url, task_always_eager=eager)
-    app._after_fork()  # type: ignore[attr-defined]  # what Celery does in a fresh process: no cached pools
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -102,12 +95,12 @@ def broker_down(settings) -> Iterator[str]:
     (The machine's own Redis is left alone: other suites use it.)"""
     url = f"redis://127.0.0.1:{_free_port()}/0"
     previous = (app.conf.broker_url, app.conf.task_always_eager)
-    _use_broker(url, eager=False)
+    use_celery_broker(url, eager=False)
     settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER = url, False
     try:
         yield url
     finally:
-        _use_broker(previous[0], eager=previous[1])
+        use_celery_broker(previous[0], eager=previous[1])
 
 
 def _enqueue_failures(task: str) -> float:
@@ -145,7 +138,7 @@ def test_a_broker_that_accepts_but_never_answers_does_not_hold_the_save(settings
         silent.listen(16)
         url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
         previous = (app.conf.broker_url, app.conf.task_always_eager)
-        _use_broker(url, eager=False)
+        use_celery_broker(url, eager=False)
         settings.CELERY_TASK_ALWAYS_EAGER, settings.EMBEDDINGS_ENQUEUE_ON_SAVE = False, True
         before = _enqueue_failures("embed_garments")
         try:
@@ -153,7 +146,7 @@ def test_a_broker_that_accepts_but_never_answers_does_not_hold_the_save(settings
             with django_capture_on_commit_callbacks(execute=True):
                 garment = garment_create(sku="b-2", title="Blue denim jacket")
         finally:
-            _use_broker(previous[0], eager=previous[1])
+            use_celery_broker(previous[0], eager=previous[1])
     # then the save returned, and the enqueue it could not make is counted
     assert Garment.objects.filter(pk=garment.pk).exists()
     assert _enqueue_failures("embed_garments") == before + 1
@@ -240,7 +233,7 @@ def celery_worker_process(settings, tmp_path) -> Iterator[subprocess.Popen[str]]
     )  # fmt: skip
     # this process enqueues to the same broker
     previous = (app.conf.broker_url, app.conf.task_always_eager)
-    _use_broker(REDIS_URL, eager=False)
+    use_celery_broker(REDIS_URL, eager=False)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     try:
         yield worker
@@ -250,7 +243,7 @@ def celery_worker_process(settings, tmp_path) -> Iterator[subprocess.Popen[str]]
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
-        _use_broker(previous[0], eager=previous[1])
+        use_celery_broker(previous[0], eager=previous[1])
         log.close()
         print((tmp_path / "worker.log").read_text()[-3000:])
 

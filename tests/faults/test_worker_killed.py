@@ -24,6 +24,7 @@ from prethrift.celery import app
 from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 from tests.embeddings.test_tasks import _database_url
 from tests.faults.servers import ROOT, RedisServer, redis_server, stop_process, wait_for
+from tests.services import reset_celery_pools
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 SLOW_REQUEST_SECONDS = 30.0  # the first OpenAI call hangs this long: the worker is killed well inside it
@@ -49,13 +50,6 @@ def _start_worker(
          "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
-
-
-def _reset_producer_pool() -> None:
-    """Close the producer connections to the private Redis; the next enqueue opens a new pool."""
-    app.pool.force_close_all()  # type: ignore[attr-defined]
-    app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -87,7 +81,7 @@ def test_a_batch_whose_worker_is_killed_is_redelivered_and_finished_once(
         finally:
             stop_process(worker)
             app.conf.update(broker_url=previous[0], task_always_eager=previous[1])
-            _reset_producer_pool()
+            reset_celery_pools()
     output = log.read_text()
     print(output[-3000:])
     # once: the killed attempt wrote nothing, the second did the batch, nothing ran a third time
@@ -156,7 +150,7 @@ def test_a_batch_whose_whole_worker_is_killed_goes_to_the_next_worker_after_the_
                 stop_process(second)
             stop_process(first)
             app.conf.update(broker_url=previous[0], task_always_eager=previous[1], broker_transport_options=previous[2])
-            _reset_producer_pool()
+            reset_celery_pools()
     output = log.read_text()
     print(output[-3000:])
     assert output.count(f"[{result.id}] succeeded") == 1

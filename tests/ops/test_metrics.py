@@ -43,6 +43,7 @@ from tests.faults.servers import (
     stop_process,
     wait_for,
 )
+from tests.services import use_celery_broker
 
 PLANNER_PATHS = {"exact", "hnsw_iterative", "hnsw_overfetch", "hnsw_then_exact", "unavailable", "none"}
 SEARCH_MODES = {"text", "image", "image+text", "similar", "browse"}
@@ -317,12 +318,6 @@ def _start_worker(redis: RedisServer, media_root: Path, metrics_dir: Path, log: 
     )  # fmt: skip
 
 
-def _reset_producer_pool() -> None:
-    app.pool.force_close_all()  # type: ignore[attr-defined]
-    app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None  # type: ignore[attr-defined]
-
-
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     http_request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
     try:
@@ -361,7 +356,7 @@ def test_one_scrape_shows_the_metrics_of_every_process(sample_dir: Path, tmp_pat
     previous = (app.conf.broker_url, app.conf.task_always_eager)
     with redis_server() as redis:
         worker = _start_worker(redis, settings.MEDIA_ROOT, metrics_dir, log)
-        app.conf.update(broker_url=redis.url, task_always_eager=False)
+        use_celery_broker(redis.url, eager=False)
         try:
             # when a real Celery worker (same metrics directory) extracts attributes, backfills text vectors
             # and runs the recall probe ...
@@ -399,8 +394,7 @@ def test_one_scrape_shows_the_metrics_of_every_process(sample_dir: Path, tmp_pat
                 gunicorn_log = server.log()
         finally:
             stop_process(worker)
-            app.conf.update(broker_url=previous[0], task_always_eager=previous[1])
-            _reset_producer_pool()
+            use_celery_broker(previous[0], eager=previous[1])
     assert status == 200, body[:500]
     text = body.decode()
     print(text)
