@@ -243,7 +243,7 @@ def _explicit(folded: str, context: SizeContext) -> list[SizeMatch]:
         add(match, f"{system} {match.group(2)}-{match.group(3)}")
     for pattern, order in (
         (rf"\b(eu|uk|us|fr|it)\s*-?\s*(?:size\s*)?{_NUM}(c|y)?{_LENGTH}?", "system_first"),
-        (rf"\b{_NUM}\s*(eu|uk|us)\b(?!\s*-?\s*(?:size\s*)?\d)", "number_first"),  # not "Force 1 UK 9"
+        (rf"\b{_NUM}\s*\(?\s*(eu|uk|us)\b(?!\s*-?\s*(?:size\s*)?\d)", "number_first"),  # not "Force 1 UK 9"
     ):
         for match in re.finditer(pattern, folded):
             if order == "system_first":

@@ -48,6 +48,14 @@ TITLE_FLAWS = {"flawed", "flaws", "flaw", "stained", "stains", "damaged", "holes
                "defects", "repaired", "pilling"}  # fmt: skip
 # Patterns that make a garment many-coloured when no colour is named.
 MANY_COLOURED_PATTERNS = {"floral", "tie dye"}
+# Garment words whose wearer their subcategory does not tell (swimwear and boots are anyone's).
+WEARER_OF_FORM = {
+    ("bikini",): "women", ("bikinis",): "women", ("swimsuit",): "women", ("swimsuits",): "women",
+    ("bikini", "top"): "women", ("bikini", "bottoms"): "women", ("swimming", "costume"): "women",
+    ("heeled", "boots"): "women", ("heeled", "sandals"): "women", ("swim", "trunks"): "men",
+    ("swimming", "trunks"): "men", ("boardshorts",): "men", ("board", "shorts"): "men", ("tuxedo",): "men",
+    ("bodysuit",): "women", ("corset", "top"): "women", ("sports", "bra"): "women",
+}  # fmt: skip
 # "vest" is a tank top in British English and a waistcoat in American; the currency tells which.
 VEST_BY_CURRENCY = {"USD": "waistcoat", "GBP": "top", "EUR": "top"}
 MAX_INPUT_CHARS = 10_000  # a title plus a long description; the rest adds nothing but time
@@ -233,6 +241,11 @@ def extract_text(
             elif "unisex" in genders or {"men", "women"} <= genders:
                 put("gender", "unisex", 0.8 * weight, "words")
             break
+    if "gender" not in out:
+        for match in title_matches + description_matches:
+            if not match.negated and match.form in WEARER_OF_FORM:
+                put("gender", WEARER_OF_FORM[match.form], 0.8, f"words {' '.join(match.form)}")
+                break
     if "gender" not in out and subcategory is not None and subcategory.gender:
         put("gender", subcategory.gender, 0.8, f"subcategory {subcategory.canonical}")
     if "gender" not in out:

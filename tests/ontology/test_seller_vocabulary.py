@@ -146,3 +146,13 @@ def test_a_brand_that_is_an_everyday_word_is_read_in_a_title_only():
 def test_a_garment_word_after_in_is_a_shade_not_the_garment():
     assert values("Tulle midi skirt in blush", currency="USD")["subcategory"] == "skirt"
     assert values("Lakme Absolute Blush")["subcategory"] == "blush"
+
+
+@pytest.mark.parametrize(
+    ("title", "gender"),
+    [("Speedo swimsuit black", "women"), ("Nautica swim trunks blue", "men"), ("Steve heeled boots", "women"),
+     ("Quiksilver boardshorts", "men"), ("Lands End swimsuit", "women"), ("LK Bennett court shoes", "women"),
+     ("Bonobos chinos", "men")],
+)  # fmt: skip
+def test_garment_words_and_labels_that_tell_the_wearer(title, gender):
+    assert values(title, currency="USD")["gender"] == gender

@@ -49,6 +49,7 @@ def size(title: str, description: str = "", currency: str | None = "GBP") -> str
         ("Next jeans size 16 regular", "GBP", "uk 16"),
         ("River Island jeans 10 short", "GBP", "uk 10 short"),
         ("Talbots blazer 10P", "USD", "us 10 petite"),
+        ("Dress size 10 (UK)", "USD", "uk 10"),
         ("Women Small Beads Clutch", "GBP", None),
         ("Calvin Klein boxers M/L", "GBP", None),
         ("Top size S/M", "GBP", None),
