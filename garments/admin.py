@@ -10,6 +10,7 @@ from celery import Task
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -31,7 +32,7 @@ from .admin_views import (
     garment_photo_url,
     similar_garments,
 )
-from .attributes import ATTRIBUTE_NAMES
+from .attributes import ATTRIBUTE_NAMES, attribute_evidence
 from .images import InvalidImageError, check_image
 from .managers import EMBEDDING_SPACES, GarmentQuerySet
 from .models import Garment, GarmentImage, GarmentStatus
@@ -43,6 +44,7 @@ from .services import (
     GarmentPreconditionFailed,
     GarmentValidationError,
     canonical_attribute_value,
+    garment_lock_attributes,
     garment_update,
     garment_version,
 )
@@ -81,7 +83,7 @@ def _image_tag(field_file: Any, size: int) -> SafeString | str:
 class ProvenanceMixin:
     """A widget that shows, after the input, how sure extraction was of the stored value and who set it."""
 
-    provenance: tuple[str, str] | None = None  # (confidence, source) of the stored value
+    provenance: tuple[str, str, str | None] | None = None  # (confidence, source, evidence) of the stored value
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)  # type: ignore[misc]
@@ -212,6 +214,7 @@ class GarmentAdminForm(forms.ModelForm[Garment]):
                 widget.provenance = (
                     f"{confidence:.2f}" if confidence is not None else "-",
                     str(garment.ontology_source.get(name, "-")),
+                    attribute_evidence(garment, name),
                 )
             self.fields[lock_field(name)].initial = name in garment.ontology_locked
 
@@ -511,6 +514,26 @@ class GarmentAdmin(admin.ModelAdmin[Garment]):
             remove_image="image" in changed and upload is False,
             expected_version=(form.cleaned_data.get("version") or None) if change else None,
         )
+        # A staff edit locks its attribute, unless the same save unticked that attribute's lock: the box the
+        # person cleared wins ("edit it, and let extraction update it again"). Same transaction as the save.
+        cleaned = form.cleaned_data
+        unticked = [
+            name
+            for name in ATTRIBUTE_NAMES
+            if name in changed and lock_field(name) in changed and not cleaned[lock_field(name)]
+        ]
+        if unticked:
+            garment_lock_attributes(garment=obj, lock=[], unlock=unticked)
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        """A selection that names no garment ids (a hand-made or mangled POST) is a message, not a 500."""
+        try:
+            return super().response_action(request, queryset, *args, **kwargs)
+        except (ValueError, ValidationError):
+            self.message_user(request, "The selection names no garments: choose them in the list.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def changeform_view(
         self,

@@ -7,6 +7,8 @@ reason written here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 ATTRIBUTE_NAMES: tuple[str, ...] = (
@@ -45,3 +47,18 @@ class AttributeSource(models.TextChoices):
 def normalise_attribute_value(value: object) -> str:
     """Lowercase, trimmed, single-spaced: the storage form of a value before the vocabulary maps it."""
     return " ".join(str(value).split()).lower()[:ATTRIBUTE_MAX_LENGTH]
+
+
+# Sources whose values an extractor chose, with the words that made it choose them (Garment.ontology_evidence).
+EVIDENCED_SOURCES = frozenset({AttributeSource.EXTRACTED, AttributeSource.IMAGE, AttributeSource.LLM})
+
+
+def attribute_evidence(garment: Any, name: str) -> str | None:
+    """Why extraction set this attribute ("fair: 'small stain on cuff'"), or None.
+
+    Only while the value is still the extracted one: a staff or catalogue value replaces it, and the old
+    evidence (kept until the next extraction) no longer explains what is stored."""
+    if garment.ontology_source.get(name) not in EVIDENCED_SOURCES:
+        return None
+    evidence: str | None = (garment.ontology_evidence or {}).get(name) or None
+    return evidence

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import serializers
 
-from .attributes import ATTRIBUTE_NAMES
+from .attributes import ATTRIBUTE_NAMES, attribute_evidence
 from .models import Garment
 
 
@@ -18,6 +18,7 @@ class AttributeOut(TypedDict):
     confidence: float | None
     source: str | None
     locked: bool
+    evidence: str | None  # why extraction chose the value ("fair: 'small stain on cuff'"); None for staff values
 
 
 def _datetime(value: datetime | None) -> str | None:
@@ -58,7 +59,13 @@ def _image_url(garment: Garment, request: HttpRequest | None) -> str | None:
 def _attributes(garment: Garment) -> dict[str, AttributeOut]:
     confidence, source, locked = garment.ontology_confidence, garment.ontology_source, garment.ontology_locked
     return {
-        name: {"value": value, "confidence": confidence.get(name), "source": source.get(name), "locked": name in locked}
+        name: {
+            "value": value,
+            "confidence": confidence.get(name),
+            "source": source.get(name),
+            "locked": name in locked,
+            "evidence": attribute_evidence(garment, name),
+        }
         for name in ATTRIBUTE_NAMES
         if (value := getattr(garment, name))
     }
@@ -90,5 +97,5 @@ class GarmentSerializer(serializers.ModelSerializer):
         return _image_url(garment, self.context.get("request"))
 
     def get_attributes(self, garment: Garment) -> dict[str, AttributeOut]:
-        """Each known attribute with its value, confidence and source."""
+        """Each known attribute with its value, confidence, source, lock and evidence."""
         return _attributes(garment)

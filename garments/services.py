@@ -86,9 +86,10 @@ STATED_SOURCES = (AttributeSource.CATALOG, AttributeSource.STAFF)
 
 
 def ontology_input_hash(garment: Garment) -> str:
-    """Hash of what attribute extraction reads: the words, the photo, and a stated brand."""
+    """Hash of what attribute extraction reads: the words, the photo, a stated brand, and the currency (a bare
+    "size 10" is UK in pounds and US in dollars, so a new currency can mean a new size)."""
     stated_brand = garment.brand if garment.ontology_source.get("brand") in STATED_SOURCES else ""
-    payload = "\x1f".join((garment.title, garment.description, garment.image_sha256, stated_brand))
+    payload = "\x1f".join((garment.title, garment.description, garment.image_sha256, stated_brand, garment.currency))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -33,10 +33,11 @@ class APIRootView(routers.APIRootView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The router's resources, with the search endpoints beside them."""
         response = super().get(request, *args, **kwargs)
-        fmt = kwargs.get("format")
+        # No format suffix on these: /api/v1/.json is the root as JSON, and search/ and ontology/ have no
+        # suffixed routes (?format=json works on every endpoint).
         extra = {
-            "search": reverse("search", request=request, format=fmt),
-            "ontology": reverse("ontology", request=request, format=fmt),
+            "search": reverse("search", request=request),
+            "ontology": reverse("ontology", request=request),
             "docs": reverse("swagger-ui", request=request),
         }
         return Response({**extra, **response.data})

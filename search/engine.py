@@ -415,7 +415,7 @@ LIGHT_FIELDS = ("image_sha256", *ATTRIBUTE_NAMES)
 # the import's raw labels stay in the database.
 PAGE_FIELDS = ("id", "sku", "title", "description", "price", "currency", "status", "sold_at", "image",
                "image_sha256", "created_at", "updated_at", "ontology_confidence", "ontology_source",
-               "ontology_locked", *ATTRIBUTE_NAMES)  # fmt: skip
+               "ontology_locked", "ontology_evidence", *ATTRIBUTE_NAMES)  # fmt: skip
 
 
 class _Candidates:

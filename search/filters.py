@@ -106,6 +106,14 @@ def _decimal(value: Any, name: str, rounding: str) -> Decimal | None:
     return number if number else Decimal(0)  # -0 is 0
 
 
+def canonical_value(attribute: str, raw: str) -> str | None:
+    """The value a filter on `attribute` applies for `raw` ("OUTERWEAR" -> "outerwear"), or None if refused."""
+    try:
+        return _canonical(attribute, raw, load_vocabulary())
+    except InvalidFilterError:
+        return None
+
+
 def _canonical(attribute: str, raw: Any, vocabulary: Vocabulary) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         raise InvalidFilterError(

@@ -9,7 +9,7 @@ parsed piece was made of.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -77,10 +77,11 @@ def adding(query: QueryDict, name: str, value: str) -> str:
     return page_url(params)
 
 
-def removing(query: QueryDict, name: str, value: str | None = None) -> str:
-    """The page's URL without parameter `name` (or without only that `value` of it)."""
+def removing(query: QueryDict, name: str, value: str | Collection[str] | None = None) -> str:
+    """The page's URL without parameter `name` (or without only that value, or those values, of it)."""
     params = _params(query)
-    params[name] = [] if value is None else [v for v in params.get(name, []) if v != value]
+    drop = {value} if isinstance(value, str) else set(value or ())
+    params[name] = [] if value is None else [v for v in params.get(name, []) if v not in drop]
     return page_url(params)
 
 

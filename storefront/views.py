@@ -38,6 +38,7 @@ from prethrift.errors import ApplicationError
 from prethrift.parsers import MULTIPART_OVERHEAD_BYTES, refuse_if_longer
 from search.apis import ImageSearchThrottle, SearchThrottle
 from search.engine import HybridSearchEngine, SearchResult
+from search.filters import canonical_value
 from search.serializers import SearchRequestSerializer, filters_from_query_params, reject_unknown, result_payload
 
 from . import chips
@@ -233,6 +234,10 @@ def _size(value: str | None) -> str | None:
     return value.upper() if value and value.isalpha() and len(value) <= 4 else value
 
 
+EVIDENCE_SHOWN = ("condition", "size")  # the API gives every attribute's evidence; the card, what shoppers ask
+PLAIN_SIZE_EVIDENCE = "words"  # a size the listing stated plainly: nothing to explain (an ambiguous one says why)
+
+
 def _card(payload: dict[str, Any], image_sha256: str) -> dict[str, Any]:
     """What a card shows, formatted here: template filters per card and signal cost more than the rest of the page."""
     garment = payload["garment"]
@@ -249,13 +254,19 @@ def _card(payload: dict[str, Any], image_sha256: str) -> dict[str, Any]:
         "size": _size(attributes.get("size", {}).get("value")),
         "condition": (attributes.get("condition", {}).get("value") or "").replace("_", " ") or None,
         "src": urls[CARD_WIDTHS.index(320)] if urls else None,
-        "srcset": ", ".join(f"{url} {width}w" for url, width in zip(urls, CARD_WIDTHS, strict=True)),
+        "srcset": ", ".join(f"{url} {width}w" for url, width in zip(urls, CARD_WIDTHS, strict=True)) if urls else "",
         "score": _number(payload["score"], 4),
         "signals": signals,
         "matched_terms": [
             {**term, "attribute": chips.attribute_label(term["attribute"])} for term in payload["matched_terms"]
         ],
         "similar_url": chips.page_url({"similar_to": [str(garment["id"])]}),
+        # What the listing's own words graded: a second-hand shopper's first question is "what state is it in".
+        "evidence": [
+            {"attribute": chips.attribute_label(name), "text": attributes[name]["evidence"]}
+            for name in EVIDENCE_SHOWN
+            if attributes.get(name, {}).get("evidence") not in (None, "", PLAIN_SIZE_EVIDENCE)
+        ],
     }
 
 
@@ -268,14 +279,19 @@ def _facets(request: HttpRequest, payload: dict[str, Any]) -> tuple[list[FacetGr
     groups = []
     for name in FACET_ORDER:
         rows = facets["attributes"].get(name) or []
-        chosen = set(params.getlist(name))
+        # As the filter applied them: ?category=OUTERWEAR filters on "outerwear", whose facet shows as chosen.
+        given = {raw: canonical_value(name, raw) for raw in params.getlist(name)}
+        chosen = {value for value in given.values() if value}
         if len(rows) < 2 and not chosen:  # one value everywhere narrows nothing
             continue
         group = FacetGroup(name=name, label=chips.attribute_label(name))
         for row in rows[:FACET_VALUES_SHOWN]:
             value = row["value"]
             selected = value in chosen
-            url = chips.removing(params, name, value) if selected else chips.adding(params, name, value)
+            if selected:
+                url = chips.removing(params, name, [raw for raw, value_of in given.items() if value_of == value])
+            else:
+                url = chips.adding(params, name, value)
             group.values.append(FacetValue(value.replace("_", " "), row["count"], url, selected))
         groups.append(group)
     prices = []

@@ -320,3 +320,20 @@ def test_an_add_that_loses_a_sku_race_after_validation_is_a_message_not_a_500(cl
     page = response.content.decode()
     assert "race-1" in page and "exists" in page, page[:3000]
     assert [g.title for g in Garment.objects.filter(sku="race-1")] == ["The other writer's garment"]
+
+
+def test_unticking_a_lock_while_editing_its_value_leaves_it_unlocked(staff_client, garment_factory):
+    # given a colour staff set (and so locked)
+    garment = garment_factory()
+    garment_update(garment=garment, attributes={"primary_color": "red"})
+    garment.refresh_from_db()
+    assert garment.ontology_locked == ["primary_color"]
+    # when staff change it and untick its lock in the same save
+    data = _form_data(garment, primary_color="green")
+    del data["lock_primary_color"]
+    response = staff_client.post(_change_url(garment), data)
+    # then the new value is theirs, and the box they cleared wins: extraction may update it again
+    assert response.status_code == 302, response.content.decode()[:2000]
+    garment.refresh_from_db()
+    assert (garment.primary_color, garment.ontology_source["primary_color"]) == ("green", "staff")
+    assert garment.ontology_locked == []

@@ -127,3 +127,20 @@ def test_unlock_queues_and_unlocks(staff_client, garment_factory, django_capture
     assert "Queued 1 garments to have their attributes unlocked" in page
     garment.refresh_from_db()
     assert garment.ontology_locked == []
+
+
+@pytest.mark.parametrize(
+    ("selected", "message"),
+    [
+        ("abc", "The selection names no garments"),
+        ("1.5", "The selection names no garments"),
+        ("99999999999999999999999", "Queued 0 garments"),  # past bigint: the lookup matches no garment
+    ],
+)
+def test_a_selection_that_names_no_garment_ids_is_a_message_not_a_500(staff_client, garment_factory, selected, message):
+    garment = garment_factory()
+    response = staff_client.post(CHANGELIST, {"action": "mark_sold", "_selected_action": [selected]}, follow=True)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    garment.refresh_from_db()
+    assert garment.status == "available"

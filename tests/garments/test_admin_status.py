@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -17,7 +19,7 @@ from embeddings.services import embed_garments
 from garments.models import Garment
 from garments.services import garment_update
 from ontology.services import extract_garments
-from search.recall import LAST_SAMPLE_CACHE_KEY
+from search.recall import LAST_SAMPLE_CACHE_KEY, last_sample
 from search.tasks import measure_vector_search_recall_task
 from tests.factories import UserFactory, jpeg_bytes
 
@@ -138,3 +140,16 @@ def test_only_staff_reach_the_status_page(client, db):
     client.force_login(UserFactory(username="shopper"))
     response = client.post(STATUS)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_measuring_recall_needs_the_change_permission_not_only_view(client, db, no_recall_sample):
+    # given a staff member who may only look at garments
+    viewer = get_user_model().objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_garment"))
+    client.force_login(viewer)
+    assert client.get(STATUS).status_code == 200
+    # when they press "Measure recall now"
+    response = client.post(STATUS)
+    # then nothing runs and nothing is stored
+    assert response.status_code == 403
+    assert last_sample() is None

@@ -115,3 +115,16 @@ def test_query_parsing_reads_seller_words(query, soft, filters, model):
 def test_a_model_number_stays_a_keyword():
     parsed = parse_query("euc levis 501 w32")
     assert "501" in parsed.keywords and "w32" not in parsed.keywords
+
+
+@pytest.mark.django_db
+def test_a_new_currency_makes_extraction_pending_and_rereads_the_size():
+    # given a dress listed in pounds: its bare "size 10" is a UK size
+    dress = _extracted(garment_create(sku="cur-1", title="Zara dress size 10", currency="GBP"))
+    before = dress.size
+    assert not Garment.objects.filter(pk=dress.pk).needs_extraction().exists()
+    # when the seller relists it in dollars
+    garment_update(garment=dress, listing={"currency": "USD"})
+    # then extraction is pending again, and re-extraction reads the size as a US one
+    assert Garment.objects.filter(pk=dress.pk).needs_extraction().exists()
+    assert _extracted(Garment.objects.get(pk=dress.pk)).size != before

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation
@@ -190,3 +191,11 @@ def test_gunicorn_deep_json_is_a_400_not_a_500(gunicorn_url):
     )
     status, raw = _raw_request(gunicorn_url, head, body)
     assert status == 400 and _json_body(raw)["error"]["code"] == "parse_error"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/?format=json", "/api/v1/.json"])
+def test_the_api_root_answers_in_every_format_it_routes(client, path):
+    response = client.get(path, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content[:500]
+    assert urlsplit(response.json()["search"]).path == "/api/v1/search/"

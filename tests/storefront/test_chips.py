@@ -18,7 +18,8 @@ def chips_of(text: str, **params: str) -> dict[str, str | None]:
     return {chip.label: chip.remove_url for chip in text_chips(query, parsed(text))}
 
 
-def q_of(url: str) -> str:
+def q_of(url: str | None) -> str:
+    assert url is not None, "the chip has no removal link"
     return parse_qs(urlsplit(url).query).get("q", [""])[0]
 
 
@@ -40,7 +41,9 @@ def test_removing_a_soft_chip_drops_that_reading_and_keeps_the_others(text):
 
 
 def test_a_price_chip_takes_its_whole_phrase_and_nothing_else():
-    edited, words = text_without_filter("vintage blue jacket under $100", ("price_min", "price_max"))
+    removed = text_without_filter("vintage blue jacket under $100", ("price_min", "price_max"))
+    assert removed is not None
+    edited, words = removed
 
     assert (edited, words) == ("vintage blue jacket", "under $100")
     assert "price_max" not in parsed(edited).filters
@@ -77,6 +80,7 @@ def test_chip_links_keep_the_other_parameters_and_drop_the_cursor():
     chips = chips_of("blue shirt", primary_color="blue", cursor="abc")
 
     url = chips["shirt"]
+    assert url is not None
     params = parse_qs(urlsplit(url).query)
     assert params["primary_color"] == ["blue"] and "cursor" not in params and params["q"] == ["blue"]
 

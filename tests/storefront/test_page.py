@@ -10,6 +10,7 @@ import pytest
 from rest_framework.throttling import SimpleRateThrottle
 
 from garments.models import Garment
+from garments.services import garment_create
 
 
 def links(html: str, pattern: str = "") -> list[str]:
@@ -225,3 +226,32 @@ def test_more_like_this_adds_one_query_for_the_garment_it_starts_from(client, ca
     with django_assert_num_queries(5):
         response = client.get("/", {"similar_to": catalogue[0]})
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_garment_without_a_photo_is_a_card_without_one(client, settings):
+    """A listing may have no photo yet (an import without images, a photo removed): its card still renders."""
+    settings.SEARCH_ALLOW_ANONYMOUS = True
+    garment_create(sku="no-photo", title="Green corduroy trousers")
+    response = client.get("/", {"q": "corduroy trousers"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Green corduroy trousers" in body and 'id="garment-' in body
+
+
+def test_a_filter_written_another_way_is_the_chosen_facet_and_its_link_removes_it(client, catalogue):
+    # given a filter as a person might type it into the address bar
+    html = client.get("/", {"q": "shirt", "category": "TOPS"}).content.decode()
+    # then the facet it applies ("tops") shows as chosen, with a link that takes the filter away
+    chosen = re.findall(r'<a href="([^"]*)" aria-current="true" class="selected"><span class="visually-hidden">'
+                        r"Remove filter: </span>tops ", html)  # fmt: skip
+    assert len(chosen) == 1
+    assert "category" not in parse_qs(urlsplit(unescape(chosen[0])).query)
+    assert not links(html, r"category=TOPS&.*category=tops")  # never the same filter twice
+
+
+def test_more_like_names_the_garment_it_starts_from_without_a_dead_link(client, catalogue):
+    garment = Garment.objects.get(pk=catalogue[0])
+    html = client.get("/", {"similar_to": garment.pk}).content.decode()
+    assert f"More like <strong>{garment.title}</strong>" in unescape(html)
+    assert f'href="#garment-{garment.pk}"' not in html
