@@ -45,7 +45,7 @@ def test_a_token_client_lists_and_reads_garments(garment_factory):
     detail = api.get(f"/api/v1/garments/{garment.pk}/").json()
     assert detail["title"] == "Red wool scarf"
     assert detail["attributes"]["primary_color"] == {
-        "value": "blue", "confidence": 1.0, "source": "extracted", "locked": False
+        "value": "blue", "confidence": 1.0, "source": "extracted", "locked": False, "evidence": None
     }  # fmt: skip
     assert detail["image_url"].startswith("http://testserver/media/garments/")
     missing = api.get("/api/v1/garments/999999/")
