@@ -23,7 +23,7 @@ from prethrift.errors import ApplicationError
 from search.engine import MAX_LIMIT, MAX_QUERY_CHARS, Hit, HybridSearchEngine, SearchResult
 from search.indexes import HNSW_BY_SPACE, IndexState, index_states
 from search.recall import RECALL_AT, last_sample, measure_vector_search_recall, remember_sample
-from search.serializers import SearchRequestSerializer, filters_from_query_params
+from search.serializers import SearchRequestSerializer, filters_from_query_params, run_search
 
 from .attributes import ATTRIBUTE_NAMES
 from .managers import EMBEDDING_SPACES, SPACE_SOURCE_HASH_FIELD, EmbeddingSpace
@@ -261,14 +261,7 @@ class PlaygroundView(AdminPage):
             return None
         validated = serializer.validated_data
         try:
-            return HybridSearchEngine().search(
-                query=validated["q"],
-                similar_to=validated["similar_to"],
-                filters=validated["filters"],
-                limit=validated["limit"],
-                explain=True,
-                facets=False,
-            )
+            return run_search(validated)  # explain on and facets off: the data above asks for them
         except ApplicationError as exc:  # a filter value, a missing garment, no vectors yet
             form.add_error(None, exc.message)
             return None

@@ -21,13 +21,13 @@ from prethrift import throttling as shared_throttling
 from prethrift.errors import ApplicationError
 from prethrift.parsers import BoundedFormParser, BoundedJSONParser, BoundedMultiPartParser, loads_bounded
 
-from .engine import HybridSearchEngine
 from .serializers import (
     SearchRequestSerializer,
     SearchResponseSerializer,
     filters_from_query_params,
     reject_unknown,
     result_payload,
+    run_search,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,16 +77,7 @@ def _run(request: Request, data: dict[str, Any]) -> Response:
     serializer.is_valid(raise_exception=True)
     values = serializer.validated_data
     image = values["image"].read() if values.get("image") else None
-    result = HybridSearchEngine().search(
-        query=values["q"],
-        image=image,
-        similar_to=values["similar_to"],
-        filters=values["filters"],
-        limit=values["limit"],
-        cursor=values["cursor"] or None,
-        explain=values["explain"],
-        facets=values["facets"],
-    )
+    result = run_search(values, image=image)
     # One line per search for operators: how it ran, never what was asked (the text's length, not the text;
     # the filters' names, not their values). The request id comes from prethrift.logging.
     logger.info(

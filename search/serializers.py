@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from garments.attributes import ATTRIBUTE_NAMES
 from garments.serializers import GarmentSerializer, garment_payload
 from prethrift.errors import ApplicationError
 
-from .engine import MAX_CURSOR_CHARS, MAX_LIMIT, MAX_QUERY_CHARS, Hit, SearchResult
+from .engine import MAX_CURSOR_CHARS, MAX_LIMIT, MAX_QUERY_CHARS, Hit, HybridSearchEngine, SearchResult
 
 MAX_GARMENT_ID = 2**63 - 1  # bigint
 # C0 and C1 controls but tab, newline and carriage return (which the engine folds into spaces): no
@@ -123,6 +124,21 @@ class SearchResponseSerializer(serializers.Serializer):
     mode = serializers.CharField()
     planner = serializers.DictField(child=serializers.CharField())
     timings_ms = serializers.DictField(child=serializers.FloatField())
+
+
+def run_search(values: Mapping[str, Any], *, image: bytes | None = None) -> SearchResult:
+    """The engine's search for SearchRequestSerializer's validated values (the photo's bytes apart): the API, the
+    search page and the admin's playground ask the engine the same way."""
+    return HybridSearchEngine().search(
+        query=values["q"],
+        image=image,
+        similar_to=values["similar_to"],
+        filters=values["filters"],
+        limit=values["limit"],
+        cursor=values["cursor"] or None,
+        explain=values["explain"],
+        facets=values["facets"],
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,7 +1,7 @@
 """The search page (/): the API's engine and serializers behind a server-rendered page for shoppers.
 
 Input is validated by the API's SearchRequestSerializer and filters_from_query_params, the search is
-HybridSearchEngine().search called as search.apis._run calls it (explain and facets on), and the page
+search.serializers.run_search, as the API calls it (here with explain and facets on), and the page
 renders result_payload's dicts: the page and GET /api/v1/search/ cannot disagree. Bad input is the
 page again with a message and a 4xx, never a 500.
 
@@ -37,9 +37,15 @@ from prethrift import throttling as shared_throttling
 from prethrift.errors import ApplicationError
 from prethrift.parsers import MULTIPART_OVERHEAD_BYTES, refuse_if_longer
 from search.apis import ImageSearchThrottle, SearchThrottle
-from search.engine import HybridSearchEngine, SearchResult
+from search.engine import SearchResult
 from search.filters import canonical_value
-from search.serializers import SearchRequestSerializer, filters_from_query_params, reject_unknown, result_payload
+from search.serializers import (
+    SearchRequestSerializer,
+    filters_from_query_params,
+    reject_unknown,
+    result_payload,
+    run_search,
+)
 
 from . import chips
 from .photos import thumbnail_url
@@ -182,16 +188,7 @@ def _search(request: HttpRequest) -> HttpResponse:
             raise PageError(_messages(serializer.errors))
         values = serializer.validated_data
         image = _kept_photo(params["photo"]) if params.get("photo") else None
-        result = HybridSearchEngine().search(
-            query=values["q"],
-            image=image,
-            similar_to=values["similar_to"],
-            filters=values["filters"],
-            limit=values["limit"],
-            cursor=values["cursor"] or None,
-            explain=values["explain"],
-            facets=values["facets"],
-        )
+        result = run_search(values, image=image)
     except PageError as exc:
         return _page(request, error=exc.message, status=exc.status)
     except ApplicationError as exc:
