@@ -70,16 +70,20 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result))
             return
         self.stdout.write(f"{rows} rows, {result['garments_per_second']} garments/s (title only)")
-        for attribute, values in result["attributes"].items():
-            self.stdout.write(
-                f"  {attribute:14} accuracy {values['accuracy']}  coverage {values['coverage']}  n {values['n']}"
-            )
+        self._write_scores(result["attributes"])
         if worst:
             self.stdout.write(f"commonest confusions of {worst} (label -> extracted):")
             for item in result["worst_attribute"]["confusions"]:
                 self.stdout.write(
                     f"  {item['count']:5} {item['label']} -> {item['extracted']}   e.g. {item['example']!r}"
                 )
+
+    def _write_scores(self, attributes: dict[str, dict[str, Any]]) -> None:
+        """One line per attribute: accuracy, coverage and the number of labelled rows."""
+        for attribute, values in attributes.items():
+            self.stdout.write(
+                f"  {attribute:14} accuracy {values['accuracy']}  coverage {values['coverage']}  n {values['n']}"
+            )
 
     def _listings(self, path: Path, split: str, *, as_json: bool) -> None:
         if not path.is_file():
@@ -101,10 +105,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result))
             return
         self.stdout.write(f"{rows} listings ({split}), title and description")
-        for attribute, values in result["attributes"].items():
-            self.stdout.write(
-                f"  {attribute:14} accuracy {values['accuracy']}  coverage {values['coverage']}  n {values['n']}"
-            )
+        self._write_scores(result["attributes"])
         for language, scores in result["languages"].items():
             cells = "  ".join(f"{a} {v['accuracy']}/{v['coverage']}" for a, v in scores.items() if v["n"])
             self.stdout.write(f"  [{language}] {cells}")
