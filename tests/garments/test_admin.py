@@ -23,12 +23,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:garments_garment_changelist")
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def _change_url(garment: Garment) -> str:
     return reverse("admin:garments_garment_change", args=[garment.pk])
 

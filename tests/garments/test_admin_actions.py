@@ -14,12 +14,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:garments_garment_changelist")
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def _act(staff_client, action: str, garments: list[Garment], **extra: object) -> str:
     response = staff_client.post(
         CHANGELIST, {"action": action, "_selected_action": [g.pk for g in garments], **extra}, follow=True

@@ -26,12 +26,6 @@ TITLES = [
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def catalogue(garment_factory) -> list[int]:
     garments = [garment_factory(title=title, description="", attributes={}) for title in TITLES]
     ids = [g.pk for g in garments]

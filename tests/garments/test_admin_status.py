@@ -27,12 +27,6 @@ pytestmark = pytest.mark.django_db
 STATUS = reverse("admin:garments_garment_status")
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_random_clip(tmp_path_factory.mktemp("clip") / "tiny-clip", tiny=True, image_size=32)
